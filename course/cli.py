@@ -1,0 +1,146 @@
+"""The ``course`` command: prepare data and teacher, run the demo, release and grade notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+
+def _quiet() -> None:
+    """Silence library chatter that is not for learners (deprecation notices, hub hints)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+
+
+def prepare(args) -> tuple:
+    """Fetch the corpus and prepare (or load) the teacher; print a summary."""
+    from course.lib.data import load_splits
+    from course.lib.models import get_teacher
+
+    data = load_splits(args.source, sdist=args.sdist)
+    print(data.summary())
+    model, tokenizer, meta = get_teacher(data, base=args.base, profile=args.profile, progress=not args.quiet)
+    print(f"teacher: {meta['base']} at {meta['path']}\n"
+          f"  validation accuracy {100 * meta['val_accuracy']:.1f}%, test accuracy {100 * meta['test_accuracy']:.1f}% "
+          f"(best epoch {meta['best_epoch']} of {meta['recipe']['epochs']}, prepared in {meta['wall_seconds']:.0f} s "
+          f"on {meta['device']})")
+    return data, model, tokenizer, meta
+
+
+def dynamic_int8(model):
+    """A copy of ``model`` with every ``nn.Linear`` dynamically quantized to int8 (PyTorch's
+    ``torch.ao.quantization.quantize_dynamic``, fbgemm/x86 kernels; CPU only)."""
+    import copy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def demo(args) -> int:
+    """The main job: prepare, then benchmark the fp32 teacher and its dynamic-int8 copy."""
+    from course.lib.bench import benchmark, format_table
+
+    data, teacher, tokenizer, meta = prepare(args)
+    teacher = teacher.cpu()
+    models = {"fp32": teacher, "int8": dynamic_int8(teacher)}
+    print(f"\nbenchmark on the test split ({len(data.test):,} sentences), CPU, {args.threads} thread(s):")
+    results = [benchmark(m, data.test, tokenizer, name, threads=args.threads) for name, m in models.items()]
+    print(format_table(results, baseline="fp32"))
+    grades = None if args.no_grade else grade_sample_class(Path(args.grade_dir))
+    if args.json:
+        _write_json(Path(args.json), results, baseline="fp32", grades=grades)
+        print(f"\nwrote {args.json}")
+    return 0 if grades is None or not grades.problems else 1
+
+
+def grade_sample_class(out_dir: Path):
+    """Execute every notebook headless by autograding a sample class with nbgrader: student
+    ``solution`` submits the source notebooks, ``blank`` the release ones. Prints the grades."""
+    from course import grading
+
+    print(f"\nautograding a sample class (notebooks: {', '.join(grading.list_assignments())}) in {out_dir} ...")
+    report = grading.grade(grading.make_sample_class(out_dir / "class"), out_dir / "grading")
+    print(report.scores.to_string(index=False))
+    print(f"grades: {report.csv_path}\nfeedback: {report.feedback_dir}")
+    for problem in report.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return report
+
+
+def _write_json(path: Path, results, baseline: str, grades=None) -> None:
+    from course.lib.bench import compare
+
+    rows = {r["name"]: r for r in compare(results, baseline)}
+    keys = ("accuracy", "size_mb", "latency_ms_b1", "latency_ms_b32", "latency_ms_b1_p90", "latency_ms_b32_p90",
+            "n_params", "n_nonzero", "size_x", "speedup_b1", "speedup_b32", "accuracy_kept_pct", "threads")
+    payload = {"models": {name: {k: row[k] for k in keys} for name, row in rows.items()}, "baseline": baseline}
+    if grades is not None:
+        payload["grades"] = {f"{r.student}/{r.assignment}": {"score": r.score, "max_score": r.max_score}
+                             for r in grades.scores.itertuples()}
+        payload["grading_dir"] = str(grades.workspace)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", choices=["vader", "hub"], default="vader",
+                   help="data: 'vader' (default, offline-safe, via the package registry) or 'hub' (needs internet and `datasets`)")
+    p.add_argument("--sdist", help="path to vaderSentiment-3.3.2.tar.gz if you downloaded it by hand (offline machines)")
+    p.add_argument("--base", help="base model id or path for the teacher (default: the offline all-MiniLM-L6-v2)")
+    p.add_argument("--profile", choices=["cpu", "gpu"], help="teacher recipe (default: gpu if CUDA is available, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="fetch the corpus and prepare (or load) the cached teacher")
+    _add_data_args(p)
+    p = sub.add_parser("demo", help="prepare, then benchmark the teacher in fp32 and dynamic int8")
+    _add_data_args(p)
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for latency (default: 1, steadiest when other work shares the CPU)")
+    p.add_argument("--grade-dir", default="out/demo-grading",
+                   help="where the sample class and its grading workspace go (default: out/demo-grading)")
+    p.add_argument("--no-grade", action="store_true", help="skip executing and autograding the notebooks")
+    p = sub.add_parser("release", help="regenerate release/ from source/ with nbgrader")
+    p.add_argument("assignments", nargs="*", help="assignment names (default: all in source/)")
+    p = sub.add_parser("grade", help="autograde a class: a folder with one sub-folder per student, or an LMS zip")
+    p.add_argument("submissions", help="folder (<student>/<assignment>/<assignment>.ipynb) or zip "
+                                       "(<student_id>_<anything>_<assignment>.ipynb)")
+    p.add_argument("--out", default="grading", help="grading workspace: grades.csv, feedback/ (default: ./grading)")
+    p.add_argument("--assignments", nargs="*", help="assignment names (default: all in source/)")
+    p.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py's 1800)")
+    p = sub.add_parser("validate", help="nbgrader validate notebooks (--invert: a blank release must fail its tests)")
+    p.add_argument("paths", nargs="+", help="notebooks")
+    p.add_argument("--invert", action="store_true", help="succeed only if no test cell passes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet()
+    if args.command in ("release", "grade", "validate"):
+        from course import grading  # imports nbgrader: only when needed
+
+        return getattr(grading, f"{args.command}_main")(args)
+    return {"prepare": lambda a: prepare(a) and 0, "demo": demo}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

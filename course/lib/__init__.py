@@ -1,0 +1,23 @@
+"""Shared course helpers. Notebooks import what they need in one line, e.g.
+
+    from course.lib import setup_notebook, load_splits, get_teacher, make_loader, train, benchmark
+
+No exercise answer lives here: learners implement those in the notebooks.
+Glossary of names used everywhere: see ``GLOSSARY.md`` at the repository root.
+"""
+
+from .bench import (BenchResult, benchmark, compare, count_params, format_table, measure_latency, plot_tradeoff,
+                    results_table, serialized_size_bytes)
+from .cache import cache_dir
+from .data import Split, SentimentData, load_ood, load_splits, make_loader
+from .models import Recipe, get_teacher, load_base
+from .notebook import quiet_libraries, setup_notebook
+from .train import (History, accuracy, cross_entropy, default_device, evaluate, forward_logits, predict_logits,
+                    seed_everything, train)
+
+__all__ = [
+    "BenchResult", "benchmark", "compare", "count_params", "format_table", "measure_latency", "plot_tradeoff",
+    "results_table", "serialized_size_bytes", "cache_dir", "Split", "SentimentData", "load_ood", "load_splits",
+    "make_loader", "Recipe", "get_teacher", "load_base", "quiet_libraries", "setup_notebook", "History", "accuracy",
+    "cross_entropy", "default_device", "evaluate", "forward_logits", "predict_logits", "seed_everything", "train",
+]

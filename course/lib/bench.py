@@ -1,0 +1,196 @@
+"""Measure any classifier the same way: accuracy, parameters, size, latency.
+
+* accuracy: on a :class:`course.lib.data.Split`, argmax of the logits vs the labels (0..1);
+* ``n_params`` / ``n_nonzero``: elements of every tensor in the state dict, packed quantized
+  weights included (so int8 models count the same weights as fp32 ones); ``n_nonzero`` for pruning;
+* ``size_mb``: bytes of the ``torch.save``-d state dict / 1e6 (as in the PyTorch quantization tutorials);
+* latency in ms, median and p90, at batch 1 and batch 32 of real sentences, measured with
+  ``torch.utils.benchmark.Timer`` (fixed thread count, warm-up, ``blocked_autorange``).
+
+Compare models only within one run on one machine: :func:`compare` reports ratios against a
+baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch.utils import benchmark as tbench
+
+from .data import Split, make_loader
+from .train import accuracy, forward_logits, predict_logits
+
+
+@dataclass
+class BenchResult:
+    """One model's measurements. Units: accuracy 0..1, sizes in MB (1e6 bytes), latency in ms."""
+
+    name: str
+    accuracy: float
+    n_params: int
+    n_nonzero: int
+    size_mb: float
+    latency_ms_b1: float
+    latency_ms_b1_p90: float
+    latency_ms_b32: float
+    latency_ms_b32_p90: float
+    threads: int
+    device: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def state_tensors(model) -> list[torch.Tensor]:
+    """Every tensor in ``model.state_dict()``, unpacking the tuples that quantized modules
+    store (``_packed_params``) and dequantizing quantized tensors so they can be counted."""
+    out = []
+
+    def visit(value):
+        if isinstance(value, (tuple, list)):
+            for v in value:
+                visit(v)
+        elif torch.is_tensor(value):
+            out.append(value.dequantize() if value.is_quantized else value)
+    for value in model.state_dict().values():
+        visit(value)
+    return out
+
+
+def count_params(model) -> tuple[int, int]:
+    """``(n_params, n_nonzero)`` over the floating-point weights of the state dict. Integer
+    buffers (BERT's ``position_ids``) and 0-dim tensors (a quantized module's output ``scale``
+    and ``zero_point``) are metadata, not parameters, and are skipped."""
+    tensors = [t for t in state_tensors(model) if t.is_floating_point() and t.dim() > 0]
+    return sum(t.numel() for t in tensors), sum(int(t.count_nonzero()) for t in tensors)
+
+
+def serialized_size_bytes(model_or_state) -> int:
+    """Bytes of ``torch.save(state_dict)`` written to memory (a module or a state dict)."""
+    state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getbuffer().nbytes
+
+
+def example_batch(split: Split, tokenizer, batch_size: int, max_length: int = 64) -> dict[str, torch.Tensor]:
+    """The first ``batch_size`` sentences of ``split``, tokenized and padded: ``(B, T)`` tensors."""
+    if not 1 <= batch_size <= len(split):
+        raise ValueError(f"batch_size must be in 1..{len(split)} (the split's size), got {batch_size}")
+    enc = tokenizer(split.texts[:batch_size], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    return {k: enc[k] for k in ("input_ids", "attention_mask")}
+
+
+def measure_latency(fn, threads: int = 1, min_run_time: float = 1.0, warmup: int = 3) -> tuple[float, float]:
+    """``(median_ms, p90_ms)`` of calling ``fn()``, with ``torch.utils.benchmark.Timer``.
+
+    Calls ``fn`` ``warmup`` times first, then ``blocked_autorange(min_run_time)`` seconds of
+    timed blocks on ``threads`` threads; p90 is over the per-block mean times.
+    Raises ValueError for ``threads`` < 1.
+    """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    for _ in range(warmup):
+        fn()
+    timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    return 1e3 * measurement.median, 1e3 * float(np.percentile(measurement.times, 90))
+
+
+def benchmark(model, split: Split, tokenizer, name: str = "model", *, threads: int = 1,
+              min_run_time: float = 1.0, max_length: int = 64, device=None) -> BenchResult:
+    """Measure ``model`` (any module returning ``.logits``) on ``split``.
+
+    Args:
+        threads: torch threads for the latency runs (default 1: the steadiest on a shared CPU;
+            compare models only at the same count).
+        min_run_time: seconds of timing per batch size (more is steadier).
+        device: where to run; default the model's own device.
+
+    Returns: a :class:`BenchResult`.
+    """
+    params = list(model.parameters())
+    device = torch.device(device) if device else (params[0].device if params else torch.device("cpu"))
+    model.eval()
+    loader = make_loader(split, tokenizer, batch_size=64, max_length=max_length)
+    acc = accuracy(predict_logits(model, loader), split.labels)
+    n_params, n_nonzero = count_params(model)
+    latencies = []
+    for b in (1, 32):
+        batch = {k: v.to(device) for k, v in example_batch(split, tokenizer, b, max_length).items()}
+        latencies += measure_latency(_forward(model, batch, device), threads, min_run_time)
+    return BenchResult(name, acc, n_params, n_nonzero, serialized_size_bytes(model) / 1e6, *latencies,
+                       threads=threads, device=str(device))
+
+
+def _forward(model, batch, device):
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def fn():
+        with torch.inference_mode():
+            forward_logits(model, batch)
+        sync()
+    return fn
+
+
+def compare(results: list[BenchResult], baseline: str) -> list[dict]:
+    """Each result as a dict plus ratios against the result named ``baseline`` (same run):
+    ``size_x`` (baseline size / size: ``2.0`` = half the bytes), ``speedup_b1`` / ``speedup_b32``
+    (baseline latency / latency), ``accuracy_kept_pct`` (100 * accuracy / baseline accuracy).
+
+    Raises ValueError if no result is named ``baseline``.
+    """
+    base = {r.name: r for r in results}.get(baseline)
+    if base is None:
+        raise ValueError(f"baseline must be one of {[r.name for r in results]}, got {baseline!r}")
+    return [{**r.as_dict(),
+             "size_x": base.size_mb / r.size_mb,
+             "speedup_b1": base.latency_ms_b1 / r.latency_ms_b1,
+             "speedup_b32": base.latency_ms_b32 / r.latency_ms_b32,
+             "accuracy_kept_pct": 100 * r.accuracy / base.accuracy} for r in results]
+
+
+TABLE_COLUMNS = {
+    "accuracy": "accuracy %", "size_mb": "size MB", "size_x": "size ×",
+    "latency_ms_b1": "ms b1", "speedup_b1": "speed× b1", "latency_ms_b32": "ms b32",
+    "speedup_b32": "speed× b32", "accuracy_kept_pct": "acc kept %", "n_nonzero": "nonzero params",
+}
+
+
+def results_table(results: list[BenchResult], baseline: str):
+    """A pandas DataFrame, one row per model, with the measurements and ratios of :func:`compare`."""
+    import pandas as pd
+
+    frame = pd.DataFrame(compare(results, baseline)).set_index("name")
+    frame["accuracy"] = 100 * frame["accuracy"]
+    return frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+
+
+def format_table(results: list[BenchResult], baseline: str) -> str:
+    """:func:`results_table` as fixed-width text, for terminals and logs."""
+    frame = results_table(results, baseline)
+    return frame.to_string(float_format=lambda x: f"{x:,.2f}")
+
+
+def plot_tradeoff(results: list[BenchResult], ax=None, batch: int = 32):
+    """Accuracy (%) vs latency (ms at ``batch`` 1 or 32), bubble area proportional to size in MB.
+
+    Returns the matplotlib Axes. Raises ValueError for another ``batch``.
+    """
+    import matplotlib.pyplot as plt
+
+    if batch not in (1, 32):
+        raise ValueError(f"batch must be 1 or 32, got {batch}")
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    biggest = max(r.size_mb for r in results)
+    for r in results:
+        latency = r.latency_ms_b1 if batch == 1 else r.latency_ms_b32
+        ax.scatter(latency, 100 * r.accuracy, s=1500 * r.size_mb / biggest, alpha=0.5)
+        ax.annotate(f"{r.name}\n{r.size_mb:.1f} MB", (latency, 100 * r.accuracy), ha="center", va="center", fontsize=8)
+    ax.set(xlabel=f"latency at batch {batch} (ms, median)", ylabel="test accuracy (%)",
+           title="accuracy vs latency (bubble area = size)")
+    ax.margins(0.25)
+    return ax

@@ -1,0 +1,40 @@
+"""Shared fixtures. The real corpus and teacher live in $COURSE_CACHE (.ci/run sets it inside
+the clone); tests that write fake archives or models use a private cache of their own."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A fresh, empty course cache for one test."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("COURSE_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    from course.lib.data import load_splits
+
+    return load_splits()
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """A 1-layer, hidden-16 BERT with the real MiniLM tokenizer, saved like a hub model."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from course.lib.models import default_base
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(default_base())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

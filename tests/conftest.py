@@ -38,3 +38,23 @@ def tiny_base(tmp_path_factory):
     BertForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """One real `course demo` for the whole session: prepare, benchmark fp32/int8, and autograde
+    the sample class (every source notebook solved, every release notebook blank). Tests share it
+    so each notebook executes once solved and once blank per CI run.
+
+    Returns ``(payload from --json, stdout, grading workspace Path)``."""
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("demo")
+    cmd = [sys.executable, "-m", "course", "demo", "--quiet", "--json", str(root / "demo.json"),
+           "--grade-dir", str(root / "grading")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, f"course demo failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    payload = json.loads((root / "demo.json").read_text())
+    return payload, done.stdout, root / "grading" / "grading"

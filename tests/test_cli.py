@@ -1,4 +1,3 @@
-import json
 import subprocess
 import sys
 
@@ -9,11 +8,13 @@ def run_course(*args, timeout=1800):
     return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["demo"], ["release"], ["grade"], ["validate"]])
 def test_help_lists_the_commands_and_options(command):
     done = run_course(*command, "--help")
     assert done.returncode == 0, done.stderr
-    expected = {(): ["prepare", "demo"], ("prepare",): ["--source", "--sdist"], ("demo",): ["--json", "--threads"]}
+    expected = {(): ["prepare", "demo", "release", "grade", "validate"], ("prepare",): ["--source", "--sdist"],
+                ("demo",): ["--json", "--threads", "--grade-dir", "--no-grade"], ("release",): ["assignments"],
+                ("grade",): ["submissions", "--out", "--timeout"], ("validate",): ["--invert"]}
     for word in expected[tuple(command)]:
         assert word in done.stdout
 
@@ -24,11 +25,8 @@ def test_unknown_command_fails_with_usage():
 
 
 @pytest.fixture(scope="session")
-def demo_json(tmp_path_factory):
-    path = tmp_path_factory.mktemp("demo") / "demo.json"
-    done = run_course("demo", "--quiet", "--json", str(path))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(path.read_text()), done.stdout
+def demo_json(demo_run):
+    return demo_run[0], demo_run[1]
 
 
 def test_demo_json_has_the_documented_shape(demo_json):
@@ -54,3 +52,9 @@ def test_int8_is_smaller_and_keeps_accuracy(demo_json):
 def test_demo_prints_the_table(demo_json):
     out = demo_json[1]
     assert "fp32" in out and "int8" in out and "size ×" in out and "test accuracy" in out
+
+
+def test_demo_prints_the_grades_of_the_sample_class(demo_json):
+    payload, out = demo_json
+    assert "solution" in out and "blank" in out and "grades:" in out
+    assert payload["grades"] and all("/" in key for key in payload["grades"])

@@ -46,7 +46,8 @@ class BenchResult:
 
 def state_tensors(model) -> list[torch.Tensor]:
     """Every tensor in ``model.state_dict()``, unpacking the tuples that quantized modules
-    store (``_packed_params``) and dequantizing quantized tensors so they can be counted."""
+    store (``_packed_params``) and dequantizing quantized tensors (and tensor subclasses such as
+    torchao's ``Int8Tensor``) so they can be counted."""
     out = []
 
     def visit(value):
@@ -54,7 +55,11 @@ def state_tensors(model) -> list[torch.Tensor]:
             for v in value:
                 visit(v)
         elif torch.is_tensor(value):
-            out.append(value.dequantize() if value.is_quantized else value)
+            if value.is_quantized:
+                value = value.dequantize()
+            elif type(value) not in (torch.Tensor, torch.nn.Parameter) and hasattr(value, "dequantize"):
+                value = value.dequantize()  # tensor subclasses, e.g. torchao's Int8Tensor after quantize_
+            out.append(value)
     for value in model.state_dict().values():
         visit(value)
     return out

@@ -7,6 +7,7 @@
   points and the bias, so ``course.lib.bench.serialized_size_bytes`` measures the real storage.
 * :func:`linear_layers`: the ``(name, nn.Linear)`` pairs of a model.
 * :func:`replace_module`: swap a submodule by its dotted name.
+* :func:`benchmark_quick`: ``bench.benchmark`` with a short timing, for models too slow to time fully.
 """
 
 from __future__ import annotations
@@ -80,3 +81,43 @@ class PackedInt4Linear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, group_size={self.group_size}"
+
+
+def benchmark_quick(model, split, tokenizer, name: str = "model", *, device="cpu", warmup: int = 1,
+                    repeats: int = 1, max_length: int = 64):
+    """:func:`course.lib.bench.benchmark` for a model too slow to measure fully here: the same fields,
+    measured cheaply. Accuracy on ``split`` (pass a small one, at least 32 sentences: that pass also
+    warms up the batch-32 shapes); latency at batch 1 after ``warmup`` calls and at batch 32 with no
+    further warm-up, each the mean of ``repeats`` timed calls (``torch.utils.benchmark.Timer.timeit``),
+    so median and p90 are the same number. Returns a ``BenchResult``.
+
+    Raises ValueError if ``split`` has fewer than 32 sentences.
+    """
+    from torch.utils import benchmark as tbench
+
+    from .bench import BenchResult, count_params, example_batch, serialized_size_bytes
+    from .data import make_loader
+    from .train import accuracy, forward_logits, predict_logits
+
+    if len(split) < 32:
+        raise ValueError(f"split must hold at least 32 sentences, got {len(split)}")
+    device = torch.device(device)
+    threads = torch.get_num_threads()
+    model.eval()
+    acc = accuracy(predict_logits(model, make_loader(split, tokenizer, 32, max_length=max_length)), split.labels)
+    latencies = []
+    for b, warm in ((1, warmup), (32, 0)):
+        batch = {k: v.to(device) for k, v in example_batch(split, tokenizer, b, max_length).items()}
+
+        def fn(batch=batch):
+            with torch.inference_mode():
+                forward_logits(model, batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        for _ in range(warm):
+            fn()
+        seconds = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).timeit(repeats).mean
+        latencies += [1e3 * seconds, 1e3 * seconds]
+    n_params, n_nonzero = count_params(model)
+    return BenchResult(name, acc, n_params, n_nonzero, serialized_size_bytes(model) / 1e6, *latencies,
+                       threads=threads, device=str(device))

@@ -21,6 +21,7 @@ def _quiet() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
 
 
 def prepare(args) -> tuple:

@@ -1,7 +1,7 @@
 """The real notebooks, executed for real through nbgrader (shared runs, see conftest.demo_run).
 
 Each notebook executes once solved and once blank (the demo's sample class); 00_concepts, the
-cheapest, also runs once with one wrong exercise and once under `nbgrader validate`.
+cheapest, also runs under `nbgrader validate`; 00 and 02 each run once more with one wrong exercise.
 """
 
 import filecmp
@@ -83,13 +83,18 @@ def test_feedback_has_no_hidden_test_source(demo_run, name):
         assert not leaked, f"{student}/{name} feedback shows hidden tests: {leaked[:3]}"
 
 
-def _break_first_exercise(name: str, dest: Path) -> set[str]:
-    """Copy the solved notebook with its first exercise's solution replaced by a wrong one;
-    return the grade_ids of the test cells that check that exercise (up to the next exercise)."""
+# One exercise per notebook to get wrong on purpose: its tests are the only cells that use it.
+WRONG = {"00_concepts": None, "02_quantization": "qparams-symmetric-answer"}  # None: the first exercise
+
+
+def _break_exercise(name: str, answer_id: str | None, dest: Path) -> set[str]:
+    """Copy the solved notebook with one exercise's solution replaced by a wrong one; return the
+    grade_ids of the test cells that check that exercise (up to the next exercise)."""
     nb = nbformat.read(ROOT / "source" / name / f"{name}.ipynb", as_version=4)
     meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
     answers = [i for i, m in enumerate(meta) if m.get("solution") and not m.get("grade") and nb.cells[i].cell_type == "code"]
-    first, nxt = answers[0], answers[1]
+    k = 0 if answer_id is None else [meta[i]["grade_id"] for i in answers].index(answer_id)
+    first, nxt = answers[k], answers[k + 1]
     nb.cells[first].source = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "return None  # wrong on purpose",
                                     nb.cells[first].source, flags=re.S)
     dest.parent.mkdir(parents=True)
@@ -97,10 +102,12 @@ def _break_first_exercise(name: str, dest: Path) -> set[str]:
     return {meta[i]["grade_id"] for i in range(first, nxt) if meta[i].get("grade")}
 
 
-def test_one_wrong_exercise_loses_exactly_its_points(tmp_path, scores):
-    broken = _break_first_exercise(CHEAP, tmp_path / "class" / "wrong" / CHEAP / f"{CHEAP}.ipynb")
-    report = grading.grade(tmp_path / "class", tmp_path / "grading", assignments=[CHEAP])
-    got, full = report.cell_scores("wrong", CHEAP), graded_cells(CHEAP)
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_one_wrong_exercise_loses_exactly_its_points(tmp_path, name):
+    broken = _break_exercise(name, WRONG[name], tmp_path / "class" / "wrong" / name / f"{name}.ipynb")
+    report = grading.grade(tmp_path / "class", tmp_path / "grading", assignments=[name])
+    got, full = report.cell_scores("wrong", name), graded_cells(name)
+    assert broken, f"{name}: no test cells follow the broken exercise"
     assert {g for g, pts in full.items() if got[g] != pts} == broken, f"cells that lost points: {got}"
     assert all(got[g] == 0 for g in broken)
 

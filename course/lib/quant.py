@@ -95,9 +95,9 @@ def benchmark_quick(model, split, tokenizer, name: str = "model", *, device="cpu
     """
     from torch.utils import benchmark as tbench
 
-    from .bench import BenchResult, count_params, example_batch, serialized_size_bytes
+    from .bench import BenchResult, _forward, count_params, example_batch, serialized_size_bytes
     from .data import make_loader
-    from .train import accuracy, forward_logits, predict_logits
+    from .train import accuracy, predict_logits
 
     if len(split) < 32:
         raise ValueError(f"split must hold at least 32 sentences, got {len(split)}")
@@ -109,11 +109,7 @@ def benchmark_quick(model, split, tokenizer, name: str = "model", *, device="cpu
     for b, warm in ((1, warmup), (32, 0)):
         batch = {k: v.to(device) for k, v in example_batch(split, tokenizer, b, max_length).items()}
 
-        def fn(batch=batch):
-            with torch.inference_mode():
-                forward_logits(model, batch)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+        fn = _forward(model, batch, device)
         for _ in range(warm):
             fn()
         seconds = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).timeit(repeats).mean

@@ -81,6 +81,10 @@ def test_setup_cell_first(notebook):
         f"{where(path, first)}: expected one line `from course.lib import ..., setup_notebook, ...`"
     assert re.search(r"^\w+ = setup_notebook\(|^setup_notebook\(", first.source, re.M), \
         f"{where(path, first)}: the setup cell must call setup_notebook(...)"
+    imports = [line for line in first.source.splitlines() if re.match(r"(from|import) \w", line)]
+    assert imports and imports[0].startswith("from course.lib"), \
+        f"{where(path, first)}: import course.lib before torch/transformers/torchao (it installs the filters " \
+        f"for their known import-time log lines, course/lib/quiet.py); first import is {imports[:1]}"
 
 
 def test_metadata_schema(notebook):

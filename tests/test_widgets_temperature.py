@@ -85,3 +85,42 @@ def test_bad_arguments(tiny):
 def test_entropy_bits():
     h = entropy_bits(torch.tensor([[0.5, 0.5], [1.0, 0.0], [0.25, 0.75]]))
     assert h.tolist() == pytest.approx([1.0, 0.0, 0.8112781], abs=1e-6)
+
+
+def test_plot_is_a_png_image_that_changes_with_the_slider(tiny):
+    """The figure reaches the page as PNG bytes in an ipywidgets.Image, whatever backend is active
+    (a bare Figure in an Output shows as the text `<Figure size ...>` until pyplot's inline backend
+    is activated by some earlier cell)."""
+    model, tokenizer = tiny
+    box = temperature_explorer(softmax, model, tokenizer, SENTENCES, temperature=1.0)
+    before = box.image.value
+    assert before[:8] == b"\x89PNG\r\n\x1a\n", "the widget must show a PNG image"
+    assert box.image in box.children and box.message.value == ""
+    box.slider.value = 10.0
+    assert box.image.value != before and box.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unimplemented_softmax_shows_one_friendly_line(tiny):
+    model, tokenizer = tiny
+
+    def softmax_with_temperature(logits, temperature):
+        raise NotImplementedError()
+
+    box = temperature_explorer(softmax_with_temperature, model, tokenizer, SENTENCES)
+    assert "softmax_with_temperature() is not implemented yet" in box.message.value
+    assert "course-widget-message" in box.message._dom_classes
+    assert box.image.layout.display == "none" and box.probs is None
+    box.slider.value = 4.0  # moving the slider keeps the message, raises nothing
+    assert "not implemented yet" in box.message.value
+
+
+def test_wrong_shape_and_errors_are_reported_in_the_widget(tiny):
+    model, tokenizer = tiny
+    box = temperature_explorer(lambda logits, t: logits[:1], model, tokenizer, SENTENCES)
+    assert "returned shape (1, 2), expected (4, 2)" in box.message.value
+
+    def broken(logits, temperature):
+        return logits / 0 + undefined_name  # noqa: F821
+
+    box = temperature_explorer(broken, model, tokenizer, SENTENCES)
+    assert "broken() raised NameError" in box.message.value and "undefined_name" in box.message.value

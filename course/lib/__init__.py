@@ -6,6 +6,10 @@ No exercise answer lives here: learners implement those in the notebooks.
 Glossary of names used everywhere: see ``GLOSSARY.md`` at the repository root.
 """
 
+from .quiet import install_log_filters
+
+install_log_filters()  # before torch/torchao load: drops their known import-time noise, nothing else
+
 from .bench import (BenchResult, benchmark, compare, count_params, format_table, measure_latency, plot_tradeoff,
                     results_table, serialized_size_bytes)
 from .cache import cache_dir

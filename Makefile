@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo prepare test release check-release clean
+.PHONY: setup demo prepare test test-browser release check-release clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Only the real-browser tests (JupyterLab + Debian chromium via Playwright; `make test` runs them too).
+test-browser: setup
+	$(BIN)/python -m pytest -m browser -rP tests/test_browser.py
 
 release: setup
 	$(BIN)/course release

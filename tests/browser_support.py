@@ -59,8 +59,6 @@ class Slider:
     edits: ``((pattern, new), ...)``: ``re.sub(pattern, new)`` on the prepared copies' sources; each pattern
         must match a kept cell (so a changed notebook fails here instead of silently running slow cells).
     release_message: lowercase substrings the blank (release) widget's ``.course-widget-message`` must show.
-    release_stub: code run just before the widget cell in the release copy, for inputs the blank
-        notebook cannot build (say so in a comment in the stub; it is shown on the page).
     """
 
     notebook: str
@@ -72,7 +70,6 @@ class Slider:
     skip: tuple = ()
     edits: tuple = ()
     release_message: tuple = ("not implemented",)
-    release_stub: str = ""
 
 
 def notebook_path(name: str, kind: str) -> Path:
@@ -108,8 +105,6 @@ def prepare_notebook(slider: Slider, kind: str, dest: Path) -> list[int]:
         assert hits, f"{path.relative_to(ROOT)}: edit {pattern!r} matches no kept cell; update the Slider entry"
         for c in hits:
             c.source = re.sub(pattern, new, c.source)
-    if kind == "release" and slider.release_stub:
-        cells.insert(len(cells) - 1, nbformat.v4.new_code_cell(slider.release_stub))
     out = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                           "language": "python"}})
     dest.parent.mkdir(parents=True, exist_ok=True)

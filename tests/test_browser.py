@@ -46,9 +46,7 @@ if (ROOT / "source" / "03_pruning").is_dir():  # the sparsity slider: readouts d
                           skip=("SENSITIVITY = ",),                # per-kind sweep: not an input of the widget
                           # its sparsity sweep: 64 sentences, 3 sparsities (6 evaluations, not 10)
                           edits=((r"EVAL_N = \d+", "EVAL_N = 64"), (r"SPARSITIES = \([^)]*\)", "SPARSITIES = (0.0, 0.5, 0.9)")),
-                          release_message=("not implemented",),
-                          release_stub="# added by tests/test_browser.py: a blank notebook cannot run the sweep above\n"
-                                       "weights = encoder_weights(teacher)\nsweep = {'local': {}, 'global': {}}"))
+                          release_message=("not implemented",)))
 
 MOVE_TIMEOUT_S = 30      # one move: input -> new image + readout (measured 0.2-0.9 s in 01/02, 2.7-4.4 s in 03, loaded 2 cores)
 CELL_TIMEOUT_S = 300     # one cell of a prepared notebook
@@ -112,9 +110,8 @@ def open_prepared(page, lab, slider: Slider, kind: str) -> tuple[NotebookPage, l
     label = slider.notebook if kind == "source" else f"{slider.notebook}-release"
     name = f"{label}.ipynb"
     kept = prepare_notebook(slider, kind, lab.root / name)
-    n_cells = len(kept) + (1 if kind == "release" and slider.release_stub else 0)
     nb = NotebookPage(page, lab, OUT, label)
-    nb.open(name, n_cells)
+    nb.open(name, len(kept))
     return nb, nb.run_cells(CELL_TIMEOUT_S)
 
 

@@ -1,7 +1,7 @@
 """The real notebooks, executed for real through nbgrader (shared runs, see conftest.demo_run).
 
 Each notebook executes once solved and once blank (the demo's sample class); 00_concepts, the
-cheapest, also runs under `nbgrader validate`; 00 and 02 each run once more with one wrong exercise.
+cheapest, also runs under `nbgrader validate`; 00, 02 and 03 each run once more with one wrong exercise.
 """
 
 import filecmp
@@ -34,7 +34,7 @@ def hidden_lines(name: str) -> list[str]:
 
 
 def test_the_course_has_its_notebooks():
-    assert {"00_concepts", "01_distillation", "02_quantization"} <= set(ASSIGNMENTS)
+    assert {"00_concepts", "01_distillation", "02_quantization", "03_pruning"} <= set(ASSIGNMENTS)
 
 
 def test_committed_release_is_what_nbgrader_generates(tmp_path):
@@ -84,7 +84,8 @@ def test_feedback_has_no_hidden_test_source(demo_run, name):
 
 
 # One exercise per notebook to get wrong on purpose: its tests are the only cells that use it.
-WRONG = {"00_concepts": None, "02_quantization": "qparams-symmetric-answer"}  # None: the first exercise
+WRONG = {"00_concepts": None, "02_quantization": "qparams-symmetric-answer",
+         "03_pruning": "bitmask-bytes-answer"}  # None: the first exercise
 
 
 def _break_exercise(name: str, answer_id: str | None, dest: Path) -> set[str]:

@@ -374,7 +374,9 @@ def sparsity_explorer(weights: dict, sweep: dict, *, magnitude_mask, global_magn
     heights, _, _ = ax_hist.hist(values, bins=120, color="tab:blue", alpha=0.7)
     top = float(heights.max()) * 1.1
     cutoff = ax_hist.vlines([], 0, top, colors="tab:red", lw=1.5, label="cut-off ±t (|w| ≤ t pruned)")
-    ax_hist.set(ylim=(0, top * 1.1), xlabel=f"{name}: weight value", ylabel="count (weights)")
+    lo, hi = np.percentile(values, [0.05, 99.95])       # a few outliers would squeeze the cut-off into the centre
+    ax_hist.set(xlim=(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)), ylim=(0, top * 1.1),
+                xlabel=f"{name}: weight value (0.05-99.95 percentile range)", ylabel="count (weights)")
     ax_hist.legend(loc="upper right", fontsize=8)
     info = ax_hist.set_title(" \n ", loc="left", fontsize=9, family="monospace")
 

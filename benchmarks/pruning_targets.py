@@ -1,10 +1,10 @@
 """Check the structured-pruning targets of notebook 03 as ratios measured within one run.
 
-    python benchmarks/pruning_targets.py [--heads-kept 10] [--neurons-kept 768] [--epochs 1] [--json out.json]
+    python benchmarks/pruning_targets.py [--heads-kept 10] [--neurons-kept 640] [--temperature 2] [--epochs 1] [--json out.json]
 
 Builds the structured-pruned teacher the way notebook 03 (Part 4) does, with the library plumbing
-(``course.lib.prune``: Michel et al. head importance, activation importance of FFN neurons, ``keep_top``,
-the ``recover`` fine-tune, distilling from the dense teacher's cached logits at T = 1) and its own reference
+(``course.lib.structured``: Michel et al. head importance, activation importance of FFN neurons, ``keep_top``,
+the ``recover`` fine-tune, distilling from the dense teacher's cached logits at T = 2) and its own reference
 slicing below (learners write theirs in the notebook; this
 file is not importable from ``course``). Then it measures the dense and the pruned teacher in ONE run:
 accuracy on the full test split, and latency at batch 1 and 32 on 1 CPU thread, interleaved
@@ -71,15 +71,19 @@ def prune_ffn_neurons(layer, keep) -> None:
 # ----------------------------------------------------------------------------- the run
 
 
-def soft_targets_loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Cross-entropy of ``logits`` (B, C) to the teacher's probabilities ``softmax(batch["teacher_logits"])``."""
-    return -(torch.softmax(batch["teacher_logits"], -1) * torch.log_softmax(logits, -1)).sum(-1).mean()
+def soft_targets_loss(temperature: float):
+    """The recovery loss of notebook 03: cross-entropy of ``logits`` (B, C) to the teacher's probabilities
+    ``softmax(batch["teacher_logits"] / T)`` at temperature ``T``, times ``T**2`` (Hinton et al. 2015)."""
+    def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        soft_targets = torch.softmax(batch["teacher_logits"] / temperature, -1)
+        return -(soft_targets * torch.log_softmax(logits / temperature, -1)).sum(-1).mean() * temperature ** 2
+    return loss
 
 
 def build(teacher, data, tokenizer, heads_kept: int, neurons_kept: int, calibration: int):
     """The pruned copy of ``teacher`` (before recovery) and the seconds its importance scores took."""
     from course.lib import make_loader
-    from course.lib.prune import encoder_layers, ffn_activation_importance, head_importance, keep_top, removed
+    from course.lib.structured import encoder_layers, ffn_activation_importance, head_importance, keep_top, removed
 
     start = time.perf_counter()
     loader = make_loader(data.train.subset(calibration), tokenizer, batch_size=32)
@@ -115,10 +119,11 @@ def interleaved_latency(models: dict, batches: dict, repeats: int, min_run_time:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--heads-kept", type=int, default=10, help="heads kept per layer on average (of 12)")
-    parser.add_argument("--neurons-kept", type=int, default=768, help="FFN neurons kept per layer (of 1536)")
+    parser.add_argument("--neurons-kept", type=int, default=640, help="FFN neurons kept per layer (of 1536)")
     parser.add_argument("--calibration", type=int, default=256, help="training sentences used to score")
     parser.add_argument("--epochs", type=int, default=1, help="recovery fine-tune epochs")
     parser.add_argument("--lr", type=float, default=2e-4, help="recovery learning rate")
+    parser.add_argument("--temperature", type=float, default=2.0, help="distillation temperature of the recovery")
     parser.add_argument("--max-train-examples", type=int, help="recover on the first N training sentences (default all)")
     parser.add_argument("--labels-only", action="store_true", help="recover on the labels instead of the teacher's logits")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds")
@@ -127,7 +132,7 @@ def main(argv: list[str]) -> int:
 
     from course.lib import cross_entropy, evaluate, get_teacher, load_splits, make_loader, predict_logits, setup_notebook
     from course.lib.bench import count_params, example_batch, serialized_size_bytes
-    from course.lib.prune import ffn_sizes, head_counts, recover
+    from course.lib.structured import ffn_sizes, head_counts, recover
 
     setup_notebook(seed=0)
     print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}")
@@ -140,7 +145,7 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     teacher_logits = None if args.labels_only else predict_logits(teacher, make_loader(data.train, tokenizer, 64))
     recover(recovered, data, tokenizer, epochs=args.epochs, lr=args.lr, max_train_examples=args.max_train_examples,
-            loss_fn=cross_entropy if args.labels_only else soft_targets_loss, teacher_logits=teacher_logits,
+            loss_fn=cross_entropy if args.labels_only else soft_targets_loss(args.temperature), teacher_logits=teacher_logits,
             device="cpu", progress=False)
     recovery_seconds = time.perf_counter() - start
     accuracy["recovered"] = evaluate(recovered, test_loader)

@@ -1,11 +1,12 @@
-"""course.lib.prune, structured section: head gates, importance scores, keep_top, recovery (tiny BERTs)."""
+"""course.lib.structured: head gates, importance scores, keep_top, zeroing references, recovery (tiny BERTs)."""
 
 import pytest
 import torch
 
 from course.lib.data import SentimentData, Split, make_loader
-from course.lib.prune import (encoder_layers, ffn_activation_importance, ffn_sizes, head_counts, head_gates,
-                              head_importance, keep_top, recover, removed)
+from course.lib.structured import (encoder_layers, ffn_activation_importance, ffn_sizes, head_counts, head_gates,
+                                   head_importance, keep_top, plot_importance, recover, removed, zero_heads,
+                                   zero_neurons)
 
 
 @pytest.fixture
@@ -163,3 +164,43 @@ def test_recover_carries_teacher_logits_to_the_loss(tiny_base, real_data):
     assert seen and all(seen), "each batch must carry its own sentences' teacher logits"
     with pytest.raises(ValueError, match="teacher_logits"):
         recover(model, small, tokenizer, teacher_logits=teacher_logits[:24], progress=False)
+
+
+def test_zero_heads_equals_a_closed_gate_and_leaves_the_layer(tiny4, loader):
+    model, _ = tiny4
+    batch = next(iter(loader))
+    layer = encoder_layers(model)[1]
+    original = layer.attention.output.dense.weight.detach().clone()
+    zeroed = zero_heads(layer, [0, 2])
+    assert torch.equal(layer.attention.output.dense.weight, original), "the input layer must not change"
+    w = zeroed.attention.output.dense.weight
+    assert (w[:, 0:4] == 0).all() and (w[:, 8:12] == 0).all() and torch.equal(w[:, 4:8], original[:, 4:8])
+    with head_gates(model) as gates, torch.no_grad():
+        gates[1][0] = gates[1][2] = 0.0
+        gated = logits(model, batch)
+    model.bert.encoder.layer[1] = zeroed
+    assert torch.allclose(logits(model, batch), gated, atol=1e-6)
+    with pytest.raises(ValueError, match="heads must be in 0..3"):
+        zero_heads(layer, [4])
+
+
+def test_zero_neurons_keeps_only_the_listed_columns(tiny4):
+    model, _ = tiny4
+    layer = encoder_layers(model)[0]
+    zeroed = zero_neurons(layer, torch.tensor([3, 1]))
+    w, original = zeroed.output.dense.weight, layer.output.dense.weight
+    assert (w.abs().sum(0) > 0).nonzero().flatten().tolist() == [1, 3]
+    assert torch.equal(w[:, [1, 3]], original[:, [1, 3]]) and (original != 0).all(), "the input layer must not change"
+    with pytest.raises(ValueError, match="keep must hold indices in 0..23"):
+        zero_neurons(layer, [24])
+
+
+def test_plot_importance_marks_each_removed_head():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    heads_kept = [torch.tensor([0, 1, 3]), torch.tensor([2])]
+    fig = plot_importance(torch.rand(2, 4), torch.rand(2, 24), heads_kept, neurons_kept=12)
+    marks = [t for t in fig.axes[0].texts if t.get_text() == "×"]
+    assert sorted((int(t.get_position()[1]), int(t.get_position()[0])) for t in marks) == [(0, 2), (1, 0), (1, 1), (1, 3)]
+    assert len(fig.axes[1].lines) == 3, "one sorted curve per layer and the keep line"

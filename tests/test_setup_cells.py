@@ -64,3 +64,15 @@ def test_log_filters_drop_only_the_known_lines(logger_name, message, dropped):
     finally:
         logger.removeHandler(handler)
     assert (seen == []) == dropped, f"{logger_name}: {message!r} should be {'dropped' if dropped else 'kept'}"
+
+
+def test_raises_is_true_only_for_the_named_error():
+    from course.lib import raises
+
+    def boom(error):
+        raise error("bad")
+    assert raises(ValueError, lambda: boom(ValueError)) is True
+    assert raises(Exception, lambda: boom(KeyError)) is True, "a subclass counts"
+    assert raises(ValueError, lambda: None) is False, "returning normally is not raising"
+    with pytest.raises(TypeError, match="bad"):
+        raises(ValueError, lambda: boom(TypeError))   # another error is not swallowed

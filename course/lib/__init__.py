@@ -15,7 +15,7 @@ from .bench import (BenchResult, benchmark, compare, count_params, format_table,
 from .cache import cache_dir
 from .data import Split, SentimentData, load_ood, load_splits, make_loader
 from .models import Recipe, get_teacher, load_base
-from .notebook import quiet_libraries, setup_notebook
+from .notebook import quiet_libraries, raises, setup_notebook
 from .prune import (apply_masks, encoder_linears, encoder_weights, masked_copy, matmul_latency, matrix_sparsity,
                     per_matrix, plot_matrix_sparsity, plot_sparsity_curves, sparsity_by_kind, sweep_sparsities, to_csr)
 from .train import (History, accuracy, cross_entropy, default_device, evaluate, forward_logits, predict_logits,
@@ -24,7 +24,7 @@ from .train import (History, accuracy, cross_entropy, default_device, evaluate, 
 __all__ = [
     "BenchResult", "benchmark", "compare", "count_params", "format_table", "measure_latency", "plot_tradeoff",
     "results_table", "serialized_size_bytes", "cache_dir", "Split", "SentimentData", "load_ood", "load_splits",
-    "make_loader", "Recipe", "get_teacher", "load_base", "quiet_libraries", "setup_notebook", "History", "accuracy",
+    "make_loader", "Recipe", "get_teacher", "load_base", "quiet_libraries", "raises", "setup_notebook", "History", "accuracy",
     "cross_entropy", "default_device", "evaluate", "forward_logits", "predict_logits", "seed_everything", "train",
     "apply_masks", "encoder_linears", "encoder_weights", "masked_copy", "matmul_latency", "matrix_sparsity",
     "per_matrix", "plot_matrix_sparsity", "plot_sparsity_curves", "sparsity_by_kind", "sweep_sparsities", "to_csr",

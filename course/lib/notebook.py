@@ -39,3 +39,16 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.device:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__} | transformers {transformers.__version__} | device: {device} ({name}) | seed {seed}")
     return device
+
+
+def raises(error: type[BaseException], call) -> bool:
+    """True if ``call()`` raises ``error`` (or a subclass), False if it returns; any other exception propagates.
+
+    For the test cells of the notebooks: ``assert raises(ValueError, lambda: f(bad)), "f should reject bad"``,
+    imported by the setup cell so that no test cell depends on another.
+    """
+    try:
+        call()
+    except error:
+        return True
+    return False

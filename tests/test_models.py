@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from course.lib.data import Split, SentimentData
+from course.lib.cache import sha256_file
 from course.lib.models import META, Recipe, get_teacher, read_meta
 
 TINY = Recipe(epochs=1, batch_size=8, max_length=32, lr=1e-3, max_train_examples=32)
@@ -39,7 +40,10 @@ def test_corrupt_cache_entry_is_rebuilt_not_loaded(private_cache, tiny_data, tin
     assert read_meta(path) is None
     _, _, rebuilt = get_teacher(tiny_data, base=tiny_base, recipe=TINY, device="cpu", progress=False)
     assert read_meta(path) is not None
-    assert json.loads((path / META).read_text())["files"]["model.safetensors"] != ""
+    weights = path / "model.safetensors"
+    assert weights.stat().st_size > 1000, "the damaged entry should be rebuilt with whole weights"
+    assert json.loads((path / META).read_text())["files"]["model.safetensors"] == sha256_file(weights), \
+        "the rebuilt entry should record the sha256 of the weights now on disk"
     assert rebuilt["key"] == meta["key"]
 
 

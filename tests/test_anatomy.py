@@ -186,3 +186,17 @@ def test_readme_table_lists_points(notebook):
     expected = f"{auto + manual:g} ({auto:g} + {manual:g})"
     assert f"| {expected} |" in row.group(0), \
         f"source/README.md row of {path.stem} should state the points as '{expected}': {row.group(0)}"
+
+
+def test_no_cell_shadows_a_course_helper(notebook):
+    """A cell that defines a name the setup cell imports from course.lib (say its own ``raises``) silently
+    changes every later cell that uses the shared helper."""
+    path, nb = notebook
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    imported = {alias.asname or alias.name for node in ast.walk(ast.parse(code[0].source))
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course.lib") for alias in node.names}
+    for cell in code[1:]:
+        defined = {node.name for node in ast.walk(ast.parse(cell.source)) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {target.id for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+        assert not defined & imported, f"{where(path, cell)} redefines {sorted(defined & imported)}, imported from course.lib by the setup cell"

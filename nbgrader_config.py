@@ -30,6 +30,8 @@ c.CourseDirectory.feedback_directory = "feedback"      # grading workspace only
 
 # --- Execution (autograde, validate) -----------------------------------------------
 # Some cells train a model for several minutes on CPU: allow 30 min per cell.
+# A model file a validated/executed source notebook wrote (04_capstone's capstone_model.pt) is never released.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.safetensors"]
 c.Execute.timeout = 1800
 c.ExecutePreprocessor.timeout = 1800
 c.Execute.startup_timeout = 120      # seconds for the kernel to start on a busy machine

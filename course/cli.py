@@ -75,6 +75,8 @@ def grade_sample_class(out_dir: Path):
     report = grading.grade(grading.make_sample_class(out_dir / "class"), out_dir / "grading")
     print(report.scores.to_string(index=False))
     print(f"grades: {report.csv_path}\nfeedback: {report.feedback_dir}")
+    if report.leaderboard:
+        print(f"capstone leaderboard:\n{report.leaderboard.read_text()}")
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
     return report

@@ -355,6 +355,8 @@ class GradeReport:
         feedback_dir: ``<out_dir>/feedback/<student>/<assignment>/<assignment>.html``.
         workspace: the nbgrader course folder (gradebook.db, autograded/, logs/).
         problems: notebooks that could not be graded or collected (human-readable).
+        leaderboard: ``leaderboard.csv`` (and ``leaderboard.png`` beside it) when the capstone was graded:
+            each submission's shipped model measured in a fresh process (:mod:`course.leaderboard`); else None.
     """
 
     scores: pd.DataFrame
@@ -363,6 +365,7 @@ class GradeReport:
     feedback_dir: Path
     workspace: Path
     problems: list[str] = field(default_factory=list)
+    leaderboard: Path | None = None
 
     def cell_scores(self, student: str, assignment: str) -> dict[str, float]:
         """Points per grade_id for one submission (empty dict if not submitted)."""
@@ -405,7 +408,8 @@ def grade(submissions: Path, out_dir: Path = Path("grading"), assignments: list[
 
     Submissions are copied into the workspace ``out_dir`` and never modified. Steps:
     ``generate_assignment`` (fills the gradebook), collect, ``autograde``,
-    ``generate_feedback`` (hidden tests removed), ``export`` (CSV). A notebook that
+    ``generate_feedback`` (hidden tests removed), ``export`` (CSV), and for the capstone the
+    leaderboard (:mod:`course.leaderboard`). A notebook that
     raises or is blank scores 0 on the failing cells; one nbgrader cannot process at
     all (e.g. not valid JSON, kernel died) scores 0 and is listed in ``problems``.
 
@@ -440,8 +444,11 @@ def grade(submissions: Path, out_dir: Path = Path("grading"), assignments: list[
         problems += _autograde(workspace, name, timeout)
     _nbgrader(workspace, "export", f"--to={workspace / 'grades.csv'}")
     scores, cells = _read_gradebook(workspace, names)
+    from course import leaderboard  # imports torch: only when a class is graded
+
+    board = leaderboard.write(workspace, scores) if leaderboard.CAPSTONE in names else None
     return GradeReport(scores, cells, workspace / "grades.csv", workspace / "feedback",
-                       workspace, problems)
+                       workspace, problems, board)
 
 
 # --------------------------------------------------------------------------- #
@@ -570,6 +577,8 @@ def grade_main(args) -> int:
         return _cli_error(err)
     print(report.scores.to_string(index=False))
     print(f"\ngrades:   {report.csv_path}\nfeedback: {report.feedback_dir}/<student>/<assignment>/")
+    if report.leaderboard:
+        print(f"leaderboard: {report.leaderboard} (+ {report.leaderboard.with_suffix('.png').name})")
     for problem in report.problems:
         print(f"problem:  {problem}", file=sys.stderr)
     return 1 if report.problems else 0

@@ -34,7 +34,7 @@ def hidden_lines(name: str) -> list[str]:
 
 
 def test_the_course_has_its_notebooks():
-    assert {"00_concepts", "01_distillation", "02_quantization", "03_pruning"} <= set(ASSIGNMENTS)
+    assert {"00_concepts", "01_distillation", "02_quantization", "03_pruning", "04_capstone"} <= set(ASSIGNMENTS)
 
 
 def test_committed_release_is_what_nbgrader_generates(tmp_path):
@@ -83,7 +83,8 @@ def test_feedback_has_no_hidden_test_source(demo_run, name):
         assert not leaked, f"{student}/{name} feedback shows hidden tests: {leaked[:3]}"
 
 
-# One exercise per notebook to get wrong on purpose: its tests are the only cells that use it.
+# One exercise per notebook to get wrong on purpose: its tests are the only cells that use it. Not 04_capstone:
+# every one of its exercises feeds the model whose budget cells are graded, so no wrong answer stays local.
 WRONG = {"00_concepts": None, "02_quantization": "qparams-symmetric-answer",
          "03_pruning": "bitmask-bytes-answer"}  # None: the first exercise
 
@@ -120,3 +121,16 @@ def test_validate_passes_on_the_solved_source():
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_validate_invert_holds_on_the_blank_release(name):
     assert grading.validate(ROOT / "release" / name / f"{name}.ipynb", invert=True)
+
+
+def test_capstone_leaderboard_measures_each_shipped_model(demo_run):
+    """course grade measured the solution's capstone_model.pt in a fresh process; the blank run wrote no file."""
+    import pandas as pd
+
+    board = pd.read_csv(demo_run[2] / "leaderboard.csv").set_index("student")
+    assert (demo_run[2] / "leaderboard.png").stat().st_size > 10_000
+    solution, blank = board.loc["solution"], board.loc["blank"]
+    assert solution.status == "measured" and bool(solution.meets_budget), solution.to_dict()
+    assert solution.smaller_x >= 6 and solution.faster_x >= 2 and solution.accuracy_kept_pct >= 94, solution.to_dict()
+    assert solution.points == solution.max_points - 3, "the solution earns every autograded point (3 are by hand)"
+    assert blank.status == "no model file" and not bool(blank.meets_budget) and blank.points == 0, blank.to_dict()

@@ -9,7 +9,7 @@ from torch import nn
 from torch.ao.quantization import float_qparams_weight_only_qconfig, quantize_dynamic
 
 import torch.ao.nn.quantized as nnq
-from course.lib.ship import FORMAT, TrimmedEmbedding, build, cut_positions, describe, load_model, save_model
+from course.lib.ship import BUDGET, FORMAT, TrimmedEmbedding, build, cut_positions, describe, load_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,20 @@ def test_cut_positions_checks_its_argument(tiny):
     for bad in (0, 129, 2.5):
         with pytest.raises(ValueError, match="max_length"):
             cut_positions(copy.deepcopy(tiny), bad)
+
+
+def test_the_capstone_grades_the_budget_stated_in_course_lib():
+    """The notebook's graded cells write the budget as literals (a learner's cell cannot rebind them);
+    they must be the numbers of course.lib.ship.BUDGET, which the leaderboard and the benchmark use."""
+    from pathlib import Path
+
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "source/04_capstone/04_capstone.ipynb", as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    assert BUDGET == {"size": 1 / 6, "latency": 1 / 2, "accuracy": 0.94}
+    assert "shipped.size_ratio <= 1 / 6" in cells["budget-size"]
+    assert "shipped.latency_ratio <= 1 / 2" in cells["budget-latency"]
+    assert "shipped.accuracy_ratio >= 0.94" in cells["budget-accuracy"]
+    intro = nb.cells[0].source
+    assert "≤ 1/6" in intro and "≤ 1/2" in intro and "≥ 94 %" in intro, "the notebook's first cell states the budget"

@@ -12,13 +12,13 @@ install_log_filters()  # before torch/torchao load: drops their known import-tim
 
 from .bench import (BenchResult, benchmark, compare, count_params, format_table, measure_latency, plot_tradeoff,
                     results_table, serialized_size_bytes)
-from .cache import cache_dir
+from .cache import cache_dir, sha256_file
 from .data import Split, SentimentData, load_ood, load_splits, make_loader
 from .models import Recipe, get_teacher, load_base
 from .notebook import quiet_libraries, raises, setup_notebook
 from .prune import (apply_masks, encoder_linears, encoder_weights, masked_copy, matmul_latency, matrix_sparsity,
                     per_matrix, plot_matrix_sparsity, plot_sparsity_curves, sparsity_by_kind, sweep_sparsities, to_csr)
-from .ship import TrimmedEmbedding, cut_positions, load_model, measure_shipped, predict_shipped, save_model, sha256_of
+from .ship import TrimmedEmbedding, cut_positions, load_model, measure_shipped, predict_shipped, save_model
 from .train import (History, accuracy, cross_entropy, default_device, evaluate, forward_logits, predict_logits,
                     seed_everything, train)
 
@@ -29,5 +29,5 @@ __all__ = [
     "cross_entropy", "default_device", "evaluate", "forward_logits", "predict_logits", "seed_everything", "train",
     "apply_masks", "encoder_linears", "encoder_weights", "masked_copy", "matmul_latency", "matrix_sparsity",
     "per_matrix", "plot_matrix_sparsity", "plot_sparsity_curves", "sparsity_by_kind", "sweep_sparsities", "to_csr",
-    "TrimmedEmbedding", "cut_positions", "load_model", "measure_shipped", "predict_shipped", "save_model", "sha256_of",
+    "TrimmedEmbedding", "cut_positions", "load_model", "measure_shipped", "predict_shipped", "save_model", "sha256_file",
 ]

@@ -145,7 +145,8 @@ def describe(model: nn.Module) -> dict:
             raise TypeError(f"{name}: {type(module).__name__} is not a torch or transformers module; "
                             "the loader rebuilds only the BERT classifier's own modules")
     config = model.config.to_dict()
-    config.pop("torch_dtype", None), config.pop("dtype", None)
+    for key in ("torch_dtype", "dtype"):
+        config.pop(key, None)
     return {
         "bert": json.loads(json.dumps(config, default=str)),
         "heads": [int(layer.attention.self.num_attention_heads) for layer in layers],

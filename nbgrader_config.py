@@ -33,7 +33,6 @@ c.CourseDirectory.feedback_directory = "feedback"      # grading workspace only
 # A model file a validated/executed source notebook wrote (04_capstone's capstone_model.pt) is never released.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.safetensors"]
 c.Execute.timeout = 1800
-c.ExecutePreprocessor.timeout = 1800
 c.Execute.startup_timeout = 120      # seconds for the kernel to start on a busy machine
 c.Execute.iopub_timeout = 15         # seconds to wait for late output after a cell ends
 c.Execute.interrupt_on_timeout = True
@@ -64,13 +63,15 @@ c.IgnorePattern.pattern = "(?m)" + HARMLESS_STDERR
 
 # --- Feedback: never show hidden tests ----------------------------------------------
 # nbgrader puts hidden tests back into autograded notebooks and, by default, into the
-# feedback HTML (jupyter/nbgrader#917). We add nbgrader's own ClearHiddenTests (the
-# preprocessor generate_assignment uses) to the feedback pipeline, after GetGrades.
-# HideHiddenTestTracebacks runs first: a traceback from a cell with hidden tests quotes
-# the cell's source, so it is cut down to "ExceptionName: message".
+# feedback HTML (jupyter/nbgrader#917). The feedback pipeline (autograder/feedback.py):
+# tracebacks of cells with hidden tests cut to "ExceptionName: message", every output scanned
+# for hidden-test lines (learner code can print cell sources it captured at run time), then
+# nbgrader's ClearHiddenTests on the instructor's test cells only (a learner's cell that merely
+# contains the marker text is shown as written).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course.grading.HideHiddenTestTracebacks",
-    "nbgrader.preprocessors.ClearHiddenTests",
+    "autograder.feedback.HideHiddenTestTracebacks",
+    "autograder.feedback.RedactHiddenLines",
+    "autograder.feedback.ClearHiddenTestsInTestCells",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

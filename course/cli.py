@@ -128,7 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(<student_id>_<anything>_<assignment>.ipynb)")
     p.add_argument("--out", default="grading", help="grading workspace: grades.csv, feedback/ (default: ./grading)")
     p.add_argument("--assignments", nargs="*", help="assignment names (default: all in source/)")
-    p.add_argument("--timeout", type=int, help="seconds per cell (default: nbgrader_config.py's 1800)")
+    p.add_argument("--timeout", type=int, help="seconds per cell (default: 1800)")
+    p.add_argument("--workers", type=int, help="local Dask worker processes (default: one per 2 CPU cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the jobs to a running Dask scheduler (tcp://host:8786) instead of local workers")
+    p.add_argument("--memory", type=float, metavar="GIB", help="memory limit of each learner's kernel (default: 6)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run learner code without bubblewrap (only for notebooks you trust)")
     p = sub.add_parser("validate", help="nbgrader validate notebooks (--invert: a blank release must fail its tests)")
     p.add_argument("paths", nargs="+", help="notebooks")
     p.add_argument("--invert", action="store_true", help="succeed only if no test cell passes")

@@ -1,4 +1,4 @@
-"""Release, autograde and validate the course notebooks with nbgrader.
+"""Release and validate the course notebooks with nbgrader; ``grade`` hands a class to :mod:`autograder`.
 
 The course uses one nbgrader assignment per notebook:
 ``source/<assignment>/<assignment>.ipynb`` (instructor version) and
@@ -10,73 +10,30 @@ nbgrader always runs in a workspace (a temporary directory for ``release``, the
 no gradebook or student work ever lands in the repository.
 
 Public API: :func:`list_assignments`, :func:`release`, :func:`grade`,
-:func:`make_sample_class`, :func:`validate`, :func:`zip_name_regexp`, the CLI entry
-points :func:`release_main`, :func:`grade_main`, :func:`validate_main`, the report
-class :class:`GradeReport` and the feedback preprocessor
-:class:`HideHiddenTestTracebacks` (used by ``nbgrader_config.py``).
+:func:`make_sample_class`, :func:`validate`, and the CLI entry points
+:func:`release_main`, :func:`grade_main`, :func:`validate_main`.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-import pandas as pd
-from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Unicode
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_NAME = "nbgrader_config.py"
-WORKSPACE_MARKER = ".course-grading-workspace"
-# File names accepted inside an LMS zip (see zip_name_regexp and autograder/README.md).
-ZIP_NAME_PATTERN = "<student_id>_<anything>_<assignment>.ipynb"
-# Environment for grading kernels: keep progress bars and library log chatter off
-# stderr, where nbgrader would count it as a failed test. setdefault semantics.
-GRADING_ENV = {
-    "TQDM_DISABLE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-    "TOKENIZERS_PARALLELISM": "false",
-}
+# Environment for grading kernels (progress bars and library chatter off stderr): one source.
+from autograder.sandbox import KERNEL_ENV as GRADING_ENV  # noqa: E402
+
 _SKIPPED_DIRS = ("__MACOSX", ".ipynb_checkpoints", "__pycache__")
-_NBGRADER_FAILURE = re.compile(
-    r"There was an error processing assignment '(?P<a>[^']+)' for student '(?P<s>[^']+)'")
-
-
-# --------------------------------------------------------------------------- #
-# Feedback preprocessor
-# --------------------------------------------------------------------------- #
-class HideHiddenTestTracebacks(NbGraderPreprocessor):
-    """Shorten error tracebacks of cells that contain hidden tests.
-
-    An IPython traceback quotes the source lines around the failing line, so a
-    failing cell with a ``### BEGIN HIDDEN TESTS`` block would leak hidden-test code
-    into the feedback. For such cells each error output keeps only
-    ``"<ExceptionName>: <message>"``. Must run before nbgrader's ``ClearHiddenTests``
-    (which removes the block itself) in ``GenerateFeedback.preprocessors``.
-    """
-
-    begin_test_delimeter = Unicode(
-        "BEGIN HIDDEN TESTS", help="Marker of a hidden-test region").tag(config=True)
-    note = Unicode("(traceback hidden: this test cell contains hidden tests)").tag(config=True)
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type == "code" and self.begin_test_delimeter in cell.source:
-            for output in cell.outputs:
-                if output.output_type == "error":
-                    output.traceback = [f"{output.ename}: {output.evalue}", self.note]
-        return cell, resources
 
 
 # --------------------------------------------------------------------------- #
@@ -213,242 +170,51 @@ def release(repo_root: Path = REPO_ROOT, assignments: list[str] | None = None) -
 
 
 # --------------------------------------------------------------------------- #
-# grade: workspace and collection of submissions
+# grade (the grading system itself lives in the autograder package)
 # --------------------------------------------------------------------------- #
-def _prepare_workspace(out_dir, submissions: Path) -> Path:
-    """Create (or reset a previous) grading workspace at ``out_dir``.
-
-    Raises ValueError if ``out_dir`` overlaps ``submissions`` or is a non-empty folder
-    that grade() did not create.
-    """
-    out = Path(out_dir).expanduser().resolve()
-    if out == submissions or submissions in out.parents or out in submissions.parents:
-        raise ValueError(f"out_dir: {out} must not contain or be inside submissions ({submissions})")
-    if out.exists() and any(out.iterdir()):
-        if not (out / WORKSPACE_MARKER).exists():
-            raise ValueError(f"out_dir: {out} is not empty and is not a grading workspace; "
-                             "give a new or empty folder")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / WORKSPACE_MARKER).write_text("created by course.grading.grade(); safe to delete\n")
-    return out
-
-
-def _find_submission(student_dir: Path, name: str) -> Path | None:
-    """``<student>/<name>/`` if it holds ``<name>.ipynb``, else ``<student>/<name>.ipynb``."""
-    for candidate in (student_dir / name / f"{name}.ipynb", student_dir / f"{name}.ipynb"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _collect_dir(submissions: Path, workspace: Path, names: list[str]) -> list[str]:
-    """Copy ``<student>/...`` submissions into ``workspace/submitted`` (never touching
-    the originals). Returns problems (folders with no notebook of these assignments)."""
-    problems = []
-    students = [d for d in sorted(submissions.iterdir())
-                if d.is_dir() and not d.name.startswith(".") and d.name not in _SKIPPED_DIRS]
-    for student in students:
-        found = {name: _find_submission(student, name) for name in names}
-        for name, notebook in found.items():
-            if notebook is not None:
-                _copy_submission(notebook, workspace / "submitted" / student.name / name)
-        if not any(found.values()):
-            problems.append(f"{student.name}: no notebook named {[f'{n}.ipynb' for n in names]}")
-    return problems
-
-
-def _copy_submission(notebook: Path, dest: Path) -> None:
-    """Copy a notebook, or the whole assignment folder if it is ``<name>/<name>.ipynb``."""
-    if notebook.parent.name == dest.name:
-        ignore = shutil.ignore_patterns(*_SKIPPED_DIRS)
-        shutil.copytree(notebook.parent, dest, ignore=ignore, copy_function=shutil.copyfile)
-    else:
-        dest.mkdir(parents=True)
-        shutil.copyfile(notebook, dest / notebook.name)
-
-
-def zip_name_regexp(assignment: str) -> str:
-    """nbgrader ``FileNameCollectorPlugin.named_regexp`` for one assignment in a zip.
-
-    Matches (against the extracted file's full path) Canvas-style flat names
-    ``<student_id>_<anything>_<assignment>.ipynb`` (``<anything>_`` optional, a
-    resubmission suffix ``-<n>`` allowed) and Moodle-style folders
-    ``<student_id>_<anything>/<assignment>.ipynb``. ``student_id`` is everything
-    before the first ``_``, so it cannot contain ``_`` nor start with ``.``; files
-    under ``__MACOSX/`` are skipped.
-    """
-    name = re.escape(assignment)
-    return (r"(?!.*/__MACOSX/).*/(?P<student_id>[^/_.][^/_]*)_(?:[^/]*[_/])?"
-            rf"(?P<file_id>{name})(?:-\d+)?\.ipynb$")
-
-
-def _unmatched_zip_entries(archive: Path, names: list[str]) -> list[str]:
-    """Problems for notebooks in the zip that match no assignment's naming pattern."""
-    with zipfile.ZipFile(archive) as zf:
-        entries = [n for n in zf.namelist() if n.endswith(".ipynb") and "__MACOSX" not in n]
-    patterns = [re.compile(zip_name_regexp(name)) for name in names]
-    return [f"zip entry {entry!r} ignored: expected {ZIP_NAME_PATTERN} with assignment in {names}"
-            for entry in entries if not any(p.match("/" + entry) for p in patterns)]
-
-
-def _collect_zip(archive: Path, workspace: Path, names: list[str]) -> list[str]:
-    """Collect an LMS zip with ``nbgrader zip_collect`` (one run per assignment)."""
-    for name in names:
-        downloaded = workspace / "downloaded" / name / "archive"
-        downloaded.mkdir(parents=True)
-        shutil.copyfile(archive, downloaded / archive.name)
-        _nbgrader(workspace, "zip_collect", name, "--force",
-                  f"--FileNameCollectorPlugin.named_regexp={zip_name_regexp(name)}")
-    return _unmatched_zip_entries(archive, names)
-
-
-def _collector(submissions: Path):
-    """The collect function for a folder or a zip; ValueError for anything else."""
-    if submissions.is_dir():
-        return _collect_dir
-    if zipfile.is_zipfile(submissions):
-        return _collect_zip
-    raise ValueError(f"submissions: {submissions} is neither a folder nor a zip file")
-
-
-def _submitted(workspace: Path, names: list[str]) -> list[str]:
-    """Assignments with at least one collected submission; ValueError if none."""
-    present = [n for n in names if any((workspace / "submitted").glob(f"*/{n}/*.ipynb"))]
-    if not present:
-        raise ValueError(f"submissions: empty class, no notebook for any of {names} found "
-                         f"(expected <student>/<assignment>/<assignment>.ipynb, "
-                         f"<student>/<assignment>.ipynb, or a zip of {ZIP_NAME_PATTERN})")
-    return present
-
-
-# --------------------------------------------------------------------------- #
-# grade: nbgrader steps and report
-# --------------------------------------------------------------------------- #
-def _autograde(workspace: Path, name: str, timeout: int | None) -> list[str]:
-    """``nbgrader autograde`` + ``generate_feedback`` for one assignment.
-
-    Failures of single students do not stop the class: they are returned as problems
-    (those notebooks score 0)."""
-    extra = [f"--Execute.timeout={int(timeout)}"] if timeout else []
-    problems = []
-    for step in (["autograde", name, "--force", *extra], ["generate_feedback", name, "--force"]):
-        proc = _nbgrader(workspace, *step, check=False)
-        failed = [m["s"] for m in _NBGRADER_FAILURE.finditer(proc.stdout)]
-        if proc.returncode != 0 and not failed:
-            failed = ["<all>"]
-        problems += [f"{s}/{name}: nbgrader {step[0]} failed, scored 0 "
-                     f"(see {workspace / 'logs' / (step[0] + '.log')})" for s in failed]
-    return problems
-
-
-@dataclass
-class GradeReport:
-    """Result of :func:`grade`.
-
-    Attributes:
-        scores: one row per (student, assignment): columns student, assignment,
-            score, max_score (points), submitted (bool; False scores 0).
-        cells: one row per graded cell: student, assignment, notebook, grade_id,
-            score, max_score (points).
-        csv_path: ``grades.csv`` written by ``nbgrader export``.
-        feedback_dir: ``<out_dir>/feedback/<student>/<assignment>/<assignment>.html``.
-        workspace: the nbgrader course folder (gradebook.db, autograded/, logs/).
-        problems: notebooks that could not be graded or collected (human-readable).
-        leaderboard: ``leaderboard.csv`` (and ``leaderboard.png`` beside it) when the capstone was graded:
-            each submission's shipped model measured in a fresh process (:mod:`course.leaderboard`); else None.
-    """
-
-    scores: pd.DataFrame
-    cells: pd.DataFrame
-    csv_path: Path
-    feedback_dir: Path
-    workspace: Path
-    problems: list[str] = field(default_factory=list)
-    leaderboard: Path | None = None
-
-    def cell_scores(self, student: str, assignment: str) -> dict[str, float]:
-        """Points per grade_id for one submission (empty dict if not submitted)."""
-        rows = self.cells[(self.cells.student == student) & (self.cells.assignment == assignment)]
-        return dict(zip(rows.grade_id, rows.score))
-
-
-def _submission_rows(gb, name: str, student: str) -> tuple[tuple, list[tuple]]:
-    """(score row, cell rows) of one student's submission of one assignment."""
-    from nbgrader.api import MissingEntry
-
-    try:
-        sub = gb.find_submission(name, student)
-    except MissingEntry:
-        return (student, name, 0.0, gb.find_assignment(name).max_score, False), []
-    cells = [(student, name, nb.name, g.name, g.score or 0.0, g.max_score)
-             for nb in sub.notebooks for g in nb.grades]
-    return (student, name, sub.score or 0.0, sub.max_score, True), cells
-
-
-def _read_gradebook(workspace: Path, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score table and per-cell table from ``workspace/gradebook.db``."""
-    from nbgrader.api import Gradebook
-
-    scores, cells = [], []
-    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}", course_id="") as gb:
-        for name in names:
-            for student in sorted(s.id for s in gb.students):
-                score_row, cell_rows = _submission_rows(gb, name, student)
-                scores.append(score_row)
-                cells += cell_rows
-    return (pd.DataFrame(scores, columns=["student", "assignment", "score", "max_score", "submitted"]),
-            pd.DataFrame(cells, columns=["student", "assignment", "notebook", "grade_id",
-                                         "score", "max_score"]))
-
-
 def grade(submissions: Path, out_dir: Path = Path("grading"), assignments: list[str] | None = None,
-          repo_root: Path = REPO_ROOT, timeout: int | None = None) -> GradeReport:
-    """Autograde a class with nbgrader and write grades and feedback.
-
-    Submissions are copied into the workspace ``out_dir`` and never modified. Steps:
-    ``generate_assignment`` (fills the gradebook), collect, ``autograde``,
-    ``generate_feedback`` (hidden tests removed), ``export`` (CSV), and for the capstone the
-    leaderboard (:mod:`course.leaderboard`). A notebook that
-    raises or is blank scores 0 on the failing cells; one nbgrader cannot process at
-    all (e.g. not valid JSON, kernel died) scores 0 and is listed in ``problems``.
+          repo_root: Path = REPO_ROOT, timeout: int | None = None, *, workers: int | None = None,
+          scheduler: str | None = None, sandbox: bool = True, limits=None, progress: bool = False):
+    """Autograde a class: one sandboxed nbgrader job per submission on Dask (:mod:`autograder`).
 
     Args:
         submissions: a folder with one sub-folder per student, holding
-            ``<assignment>/<assignment>.ipynb`` or ``<assignment>.ipynb``; or an LMS
-            zip whose notebooks are named ``<student_id>_<anything>_<assignment>.ipynb``
-            (see :func:`zip_name_regexp`).
-        out_dir: grading workspace; created, or reset if an earlier grade() made it.
-            Keep it outside the repository (``./grading`` is git-ignored).
+            ``<assignment>/<assignment>.ipynb`` or ``<assignment>.ipynb``; or an LMS zip whose
+            notebooks are named ``<student_id>_<anything>_<assignment>.ipynb``
+            (:func:`autograder.intake.zip_name_regexp`).
+        out_dir: grading workspace; created, or reset if an earlier grade() made it. Keep it
+            outside the repository (``./grading`` is git-ignored).
         assignments: names to grade; None means every assignment in ``source/``.
         repo_root: folder holding ``source/`` and ``nbgrader_config.py``.
-        timeout: seconds allowed per cell; None keeps the config's (1800 s).
+        timeout: seconds allowed per cell; None keeps the limits' (1800 s).
+        workers: local Dask worker processes (default: one per 2 cores); scheduler: address of a
+            running Dask scheduler instead.
+        sandbox: False runs learner code unsandboxed (``--no-sandbox``: trusted notebooks only).
+        limits: :class:`autograder.sandbox.Limits` of each job (memory, processes, disk, time).
+        progress: show a progress bar over submissions.
     Returns:
-        GradeReport (scores table, per-cell points, paths, problems).
+        :class:`autograder.batch.GradeReport` (scores with status/reason/review, per-cell points,
+        paths, problems, leaderboard).
     Raises:
         FileNotFoundError: ``submissions``, ``source/`` or the config is missing.
-        ValueError: unknown assignment, empty class, unusable ``out_dir``, or a
-            ``submissions`` file that is not a zip.
-        RuntimeError: nbgrader failed for the whole class (message has its output).
+        ValueError: unknown assignment, empty class, unusable ``out_dir``, a ``submissions`` file
+            that is not a zip, bad ``workers``.
+        RuntimeError: the sandbox is unavailable (and ``sandbox`` is True), or nbgrader failed
+            for the whole class.
     """
-    submissions = _existing(submissions, "submissions")
-    repo_root = _existing(repo_root, "repo_root", kind="dir")
-    names = _select(repo_root, assignments)
-    collect = _collector(submissions)
-    workspace = _prepare_workspace(out_dir, submissions)
-    _copy_sources(workspace, repo_root, names)
-    for name in names:
-        _nbgrader(workspace, "generate_assignment", name, "--force")
-    problems = collect(submissions, workspace, names)
-    for name in _submitted(workspace, names):
-        problems += _autograde(workspace, name, timeout)
-    _nbgrader(workspace, "export", f"--to={workspace / 'grades.csv'}")
-    scores, cells = _read_gradebook(workspace, names)
+    from autograder import batch
     from course import leaderboard  # imports torch: only when a class is graded
 
-    board = leaderboard.write(workspace, scores) if leaderboard.CAPSTONE in names else None
-    return GradeReport(scores, cells, workspace / "grades.csv", workspace / "feedback",
-                       workspace, problems, board)
+    submissions = _existing(submissions, "submissions")
+    repo_root = _existing(repo_root, "repo_root", kind="dir")
+    _config_file(repo_root)
+    names = _select(repo_root, assignments)
+    report = batch.grade(submissions, out_dir, repo_root, names, timeout=timeout, workers=workers,
+                         scheduler=scheduler, sandbox=sandbox, limits=limits, progress=progress,
+                         artifacts={leaderboard.CAPSTONE: (leaderboard.MODEL_FILE,)})
+    if leaderboard.CAPSTONE in names:
+        report.leaderboard = leaderboard.write(report.workspace, report.scores)
+    return report
 
 
 # --------------------------------------------------------------------------- #
@@ -562,20 +328,28 @@ def release_main(args) -> int:
 
 
 def grade_main(args) -> int:
-    """``course grade SUBMISSIONS [--out DIR] [--assignments ...] [--timeout S]``.
+    """``course grade SUBMISSIONS [--out DIR] [--assignments ...] [--timeout S] [--workers W |
+    --scheduler ADDRESS] [--memory GIB] [--no-sandbox]``.
 
-    Prints the score table and where grades.csv and the feedback went. Exit code 0,
-    1 if some notebooks could not be graded (listed on stderr), 2 on bad arguments or
-    an nbgrader failure (message on stderr).
+    Prints the table of ``grades.csv`` (score, status, reason, review) and where grades and
+    feedback went. Exit code 0; 1 if some submissions were rejected, failed or flagged for
+    review (listed on stderr); 2 on bad arguments, a missing sandbox or an nbgrader failure.
     """
+    from autograder.sandbox import Limits
+
     try:
+        memory = getattr(args, "memory", None)
+        limits = Limits(memory_bytes=int(memory * 2**30)) if memory else None
         report = grade(Path(args.submissions), Path(getattr(args, "out", None) or "grading"),
-                       assignments=getattr(args, "assignments", None) or None,
-                       repo_root=_repo_root(args),
-                       timeout=getattr(args, "timeout", None))
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+                       assignments=getattr(args, "assignments", None) or None, repo_root=_repo_root(args),
+                       timeout=getattr(args, "timeout", None), workers=getattr(args, "workers", None),
+                       scheduler=getattr(args, "scheduler", None),
+                       sandbox=not getattr(args, "no_sandbox", False), limits=limits,
+                       progress=sys.stderr.isatty())
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
         return _cli_error(err)
-    print(report.scores.to_string(index=False))
+    columns = ["student", "assignment", "score", "max_score", "status", "review"]
+    print(report.scores[columns].to_string(index=False))
     print(f"\ngrades:   {report.csv_path}\nfeedback: {report.feedback_dir}/<student>/<assignment>/")
     if report.leaderboard:
         print(f"leaderboard: {report.leaderboard} (+ {report.leaderboard.with_suffix('.png').name})")

@@ -47,6 +47,12 @@ def atomic_dir(final: Path):
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         yield tmp
+        mask = os.umask(0)
+        os.umask(mask)
+        # mkdtemp/mkstemp make 0700/0600: honour the umask, so a grading sandbox's user can read the cache
+        os.chmod(tmp, 0o777 & ~mask)
+        for path in tmp.rglob("*"):
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

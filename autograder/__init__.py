@@ -1,0 +1,1 @@
+"""Grading a class of notebook submissions safely (see autograder/README.md)."""

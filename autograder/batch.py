@@ -22,6 +22,7 @@ import html
 import logging
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ class GradeReport:
         problems: one line per rejected, failed or flagged submission.
         leaderboard: ``leaderboard.csv`` when the capstone was graded, else None.
         results: the jobs' results (bytes included), in submission order.
+        timings: wall seconds of the phases: ``prepare`` (workspace, generate_assignment, intake,
+            rebuild), ``jobs`` (the Dask run, cluster start included), ``merge`` (gradebook, files, export).
     """
 
     scores: pd.DataFrame
@@ -63,6 +66,7 @@ class GradeReport:
     problems: list[str] = field(default_factory=list)
     leaderboard: Path | None = None
     results: list[JobResult] = field(default_factory=list, repr=False)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def cell_scores(self, student: str, assignment: str) -> dict[str, float]:
         """Points per grade_id for one submission (empty dict if not graded)."""
@@ -237,6 +241,7 @@ def grade(submissions: Path, out_dir: Path, repo_root: Path, names: list[str], *
         ValueError: unusable ``out_dir``, empty class, bad ``workers``.
         FileNotFoundError / ValueError: from intake for the ``submissions`` path.
     """
+    clock = [time.perf_counter()]
     if sandbox:
         why = check_available()
         if why:
@@ -271,7 +276,9 @@ def grade(submissions: Path, out_dir: Path, repo_root: Path, names: list[str], *
                              sources[sub.assignment], config, template, limits, sandbox,
                              tuple((artifacts or {}).get(sub.assignment, ())), built.notes,
                              env))
+    clock.append(time.perf_counter())
     results = engine.run_jobs(specs, workers=workers, scheduler=scheduler, progress=progress)
+    clock.append(time.perf_counter())
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gb:
@@ -295,4 +302,6 @@ def grade(submissions: Path, out_dir: Path, repo_root: Path, names: list[str], *
     problems = [f"{r.student or '?'}/{r.assignment or '?'}: rejected: {r.origin}: {r.reason}" for r in rejected]
     problems += [f"{r.student}/{r.assignment}: {r.status}: {r.reason}" for r in results if r.status != "graded"]
     problems += [f"{r.student}/{r.assignment}: flagged for review: {'; '.join(r.review)}" for r in results if r.review]
-    return GradeReport(scores, cells, csv_path, workspace / "feedback", workspace, problems, None, results)
+    clock.append(time.perf_counter())
+    timings = dict(zip(("prepare", "jobs", "merge"), (b - a for a, b in zip(clock, clock[1:]))))
+    return GradeReport(scores, cells, csv_path, workspace / "feedback", workspace, problems, None, results, timings)

@@ -131,9 +131,9 @@ def _python_paths() -> list[str]:
 
 
 def _course_cache() -> list[str]:
-    from course.lib.cache import cache_dir
+    from course import cache_root  # not course.lib: that imports torch (seconds per job)
 
-    return [str(cache_dir().resolve())]
+    return [str(Path(cache_root()).resolve())]
 
 
 def _outermost(paths: list[str]) -> list[str]:

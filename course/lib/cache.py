@@ -16,14 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
-APP_NAME = "nlp-compression-course"
+from course import cache_root
 
 
 def cache_dir() -> Path:
     """The course cache directory (created if missing): ``$COURSE_CACHE`` or the user cache dir."""
-    path = Path(os.environ.get("COURSE_CACHE") or platformdirs.user_cache_dir(APP_NAME))
+    path = Path(cache_root())
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -21,7 +21,6 @@ The same archive has tweets, Amazon reviews and New York Times editorials in the
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys

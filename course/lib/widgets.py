@@ -230,7 +230,6 @@ def bitwidth_explorer(weight, sweep: dict, *, qparams, quantize, dequantize, qua
     Raises ValueError if ``weight`` is not 2-D or ``bits`` is outside 2..8.
     """
     import ipywidgets as widgets
-    import numpy as np
     import torch
     from matplotlib.figure import Figure
 

@@ -191,16 +191,18 @@ def kernel_command(kernel_cmd: list[str], *, scratch: Path, ipc_dir: Path, limit
                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:  # unprivileged: a user namespace too
         cmd += [bwrap, "--unshare-all"]
-    cmd += ["--die-with-parent", "--new-session", "--hostname", "sandbox", *_system_binds()]
+    cmd += ["--die-with-parent", "--new-session", "--hostname", "sandbox", *_system_binds(),
+            "--proc", "/proc", "--dev", "/dev",  # a private /dev; its /dev/shm bounded like /tmp
+            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm",
+            # /tmp before the binds: a repository or job folder under /tmp is mounted on top of it
+            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    for device in sorted(glob.glob("/dev/nvidia*")) + ["/dev/dri"]:
+        cmd += ["--dev-bind-try", device, device]
     made: set[str] = set()
     for path in _outermost(_python_paths() + _course_cache()):
         cmd += _parents(path, made) + ["--ro-bind-try", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev",  # a private /dev; its /dev/shm bounded like /tmp
-            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
-    for device in sorted(glob.glob("/dev/nvidia*")) + ["/dev/dri"]:
-        cmd += ["--dev-bind-try", device, device]
-    cmd += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-            *_parents(HOME, made), "--bind", str(scratch), HOME, *_parents(str(ipc_dir), made), "--bind", str(ipc_dir), str(ipc_dir),
+    cmd += [*_parents(HOME, made), "--bind", str(scratch), HOME,
+            *_parents(str(ipc_dir), made), "--bind", str(ipc_dir), str(ipc_dir),
             "--chdir", HOME, "--clearenv",
             "--setenv", "HOME", HOME, "--setenv", "PATH", f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
             "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib", "--setenv", "PYTHONNOUSERSITE", "1"]

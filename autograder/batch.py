@@ -271,7 +271,13 @@ def grade(submissions: Path, out_dir: Path, repo_root: Path, names: list[str], *
     env = {**KERNEL_ENV, **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
     specs = []
     for sub in subs:
-        built = rebuild.rebuild(nbformat.reads(sub.notebook.decode("utf-8"), as_version=4), releases[sub.assignment])
+        try:
+            built = rebuild.rebuild(nbformat.reads(sub.notebook.decode("utf-8"), as_version=4),
+                                    releases[sub.assignment])
+        except (ValueError, TypeError, KeyError) as err:  # a notebook intake accepted but rebuild cannot use
+            rejected.append(intake.Rejected(sub.student, sub.assignment, sub.origin,
+                                            f"cannot be matched to the release notebook: {err}"))
+            continue
         specs.append(JobSpec(sub.student, sub.assignment, nbformat.writes(built.notebook).encode(),
                              sources[sub.assignment], config, template, limits, sandbox,
                              tuple((artifacts or {}).get(sub.assignment, ())), built.notes,

@@ -256,7 +256,13 @@ def _child(job: Path) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     meta = json.loads((job / "spec.json").read_text())
-    os.environ.update(meta["env"])  # what the kernel may see (the sandbox passes only PASSED_ENV)
+    # The kernel's environment is the one `course grade` was started with (the sandbox passes only
+    # PASSED_ENV), not the Dask worker's: a worker sets OMP_NUM_THREADS=1, which made torch train on 1 thread.
+    from autograder.sandbox import PASSED_ENV
+
+    for name in PASSED_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(meta["env"])
     ws, student, name = job / "ws", meta["student"], meta["assignment"]
     config = _config(ws, job, meta)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)

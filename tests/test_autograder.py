@@ -212,3 +212,19 @@ def test_grades_on_a_real_dask_scheduler_with_two_workers(tiny_course, dask_clus
     workers = {r.worker for r in report.results}
     assert len(workers) == 2, f"the 4 jobs should spread over both dask workers, ran on {workers}"
     assert not report.problems, report.problems
+
+
+def test_kernel_threads_follow_the_grader_not_the_dask_worker(tiny_course, tmp_path, monkeypatch):
+    """A Dask worker sets OMP_NUM_THREADS=1; the learner's kernel must get `course grade`'s environment."""
+    import nbformat as nbf
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    klass = grading.make_sample_class(tmp_path / "class", repo_root=tiny_course)
+    shutil.rmtree(klass / "blank")
+    notebook = klass / "solution" / NAME / f"{NAME}.ipynb"
+    nb = nbf.read(notebook, as_version=4)
+    nb.cells.append(nbf.v4.new_code_cell("import os; print('OMP=' + str(os.environ.get('OMP_NUM_THREADS')))"))
+    nbf.write(nb, notebook)
+    report = grading.grade(klass, tmp_path / "out", repo_root=tiny_course, workers=1)
+    page = (report.feedback_dir / "solution" / NAME / f"{NAME}.html").read_text()
+    assert "OMP=None" in page, "the kernel saw the Dask worker's OMP_NUM_THREADS"

@@ -91,6 +91,14 @@ def _prepare_workspace(out_dir, submissions: Path) -> Path:
     return out
 
 
+def copy_course(workspace: Path, repo_root: Path, names: list[str]) -> None:
+    """Copy ``nbgrader_config.py`` and ``source/<name>/`` (without checkpoints, caches) into ``workspace``."""
+    shutil.copyfile(repo_root / CONFIG_NAME, workspace / CONFIG_NAME)
+    for name in names:
+        shutil.copytree(repo_root / "source" / name, workspace / "source" / name,
+                        ignore=shutil.ignore_patterns(*_SKIPPED))
+
+
 def _api(workspace: Path):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -250,10 +258,7 @@ def grade(submissions: Path, out_dir: Path, repo_root: Path, names: list[str], *
     if timeout:
         limits = Limits(**{**limits.__dict__, "cell_seconds": int(timeout)})
     workspace = _prepare_workspace(out_dir, Path(submissions).expanduser().resolve())
-    shutil.copyfile(repo_root / CONFIG_NAME, workspace / CONFIG_NAME)
-    for name in names:
-        shutil.copytree(repo_root / "source" / name, workspace / "source" / name,
-                        ignore=shutil.ignore_patterns(*_SKIPPED))
+    copy_course(workspace, repo_root, names)
     api = _api(workspace)
     for name in names:
         done = api.generate_assignment(name, force=True)

@@ -41,6 +41,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
+from autograder.feedback import is_test_cell
+
 PROBE_TIMEOUT = 60  # seconds a probe may take before it counts as unanswered
 # Names a value test may call to convert or compare (a learner's global of that name would shadow it).
 CONVERTERS = ("float", "int", "bool", "str", "isinstance", "type", "len", "abs", "round", "AssertionError",
@@ -142,11 +144,6 @@ def tamper_reasons(baseline: dict, current: dict | None, where: str) -> list[str
     return reasons
 
 
-def _is_test_cell(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
 def _error(ename: str, evalue: str):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
@@ -223,11 +220,12 @@ class GuardedExecute(Execute):
             cell.outputs = list(cell.get("outputs", [])) + [_error("CellTimeoutError", why)]
             return cell, resources
         self._cap_outputs(cell, index)
-        if self.nonce and _is_test_cell(cell):
+        if self.nonce and is_test_cell(cell):
             where = f"after test cell '{cell.metadata['nbgrader'].get('grade_id', index)}'"
             current = self._probe(where)
+            seen = {reason.split(": ", 1)[1] for reason in self._report["review"]}  # each finding once
             self._report["review"] += [r for r in tamper_reasons(self._baseline, current, where)
-                                       if r.split(": ", 1)[1] not in {x.split(": ", 1)[1] for x in self._report["review"]}]
+                                       if r.split(": ", 1)[1] not in seen]
         return cell, resources
 
     def _cap_outputs(self, cell, index):

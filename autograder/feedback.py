@@ -22,7 +22,8 @@ from traitlets import Integer, Unicode
 PLACEHOLDER = "[hidden test line removed]"
 
 
-def _is_test_cell(cell) -> bool:
+def is_test_cell(cell) -> bool:
+    """An instructor test cell: a code cell nbgrader grades (``grade`` and not ``solution``)."""
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
@@ -34,7 +35,7 @@ def hidden_lines(nb, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN T
     would redact harmless output)."""
     found, inside = set(), False
     for cell in nb.cells:
-        if not _is_test_cell(cell):
+        if not is_test_cell(cell):
             continue
         for line in cell.source.splitlines():
             inside = inside or begin in line
@@ -53,7 +54,7 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
     note = Unicode("(traceback hidden: this test cell contains hidden tests)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if _is_test_cell(cell) and self.begin_test_delimeter in cell.source:
+        if is_test_cell(cell) and self.begin_test_delimeter in cell.source:
             for output in cell.outputs:
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}", self.note]
@@ -99,6 +100,6 @@ class ClearHiddenTestsInTestCells(ClearHiddenTests):
     """nbgrader's ClearHiddenTests applied to the instructor's test cells only."""
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if _is_test_cell(cell):
+        if is_test_cell(cell):
             return super().preprocess_cell(cell, resources, cell_index)
         return cell, resources

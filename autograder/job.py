@@ -23,6 +23,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -228,8 +229,6 @@ def _keep_artifacts(scratch: Path, names: list[str], out: Path) -> list[str]:
             st = os.lstat(path)
         except FileNotFoundError:
             continue
-        import stat
-
         if not stat.S_ISREG(st.st_mode) or st.st_size > ARTIFACT_BYTES:
             problems.append(f"{name} not kept (not a regular file or larger than {ARTIFACT_BYTES >> 20} MB)")
             continue
@@ -274,7 +273,6 @@ def _child(job: Path) -> int:
     problems = _keep_artifacts(job / "scratch", list(meta["artifacts"]), out / "artifacts")
     folder = ws / "autograded" / student / name
     notebook = folder / f"{name}.ipynb"
-    feedback_ok = False
     if notebook.is_file():
         for entry in folder.iterdir():  # only the notebook travels to the feedback (no other file, no link)
             if entry != notebook:
@@ -291,8 +289,7 @@ def _child(job: Path) -> int:
             nbformat.write(nb, notebook)
         fed = api.generate_feedback(name, student, force=True)
         page = ws / "feedback" / student / name / f"{name}.html"
-        feedback_ok = fed["success"] and page.is_file()
-        if feedback_ok:
+        if fed["success"] and page.is_file():
             shutil.copyfile(page, out / "feedback.html")
         else:
             reason = reason or f"feedback generation failed: {str(fed.get('error'))[-500:]}"

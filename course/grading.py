@@ -26,14 +26,13 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.batch import copy_course
+from autograder.sandbox import KERNEL_ENV as GRADING_ENV  # grading kernels' environment: one source
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_NAME = "nbgrader_config.py"
-# Environment for grading kernels (progress bars and library chatter off stderr): one source.
-from autograder.sandbox import KERNEL_ENV as GRADING_ENV  # noqa: E402
-
-_SKIPPED_DIRS = ("__MACOSX", ".ipynb_checkpoints", "__pycache__")
 
 
 # --------------------------------------------------------------------------- #
@@ -102,14 +101,6 @@ def _nbgrader(workspace: Path, *args: str, check: bool = True) -> subprocess.Com
     return proc
 
 
-def _copy_sources(workspace: Path, repo_root: Path, names: list[str]) -> None:
-    """Copy the config and ``source/<name>/`` for each name into ``workspace``."""
-    shutil.copyfile(_config_file(repo_root), workspace / CONFIG_NAME)
-    ignore = shutil.ignore_patterns(*_SKIPPED_DIRS)
-    for name in names:
-        shutil.copytree(repo_root / "source" / name, workspace / "source" / name, ignore=ignore)
-
-
 # --------------------------------------------------------------------------- #
 # release
 # --------------------------------------------------------------------------- #
@@ -158,7 +149,8 @@ def release(repo_root: Path = REPO_ROOT, assignments: list[str] | None = None) -
     names = _select(repo_root, assignments)
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
         workspace = Path(tmp)
-        _copy_sources(workspace, repo_root, names)
+        _config_file(repo_root)
+        copy_course(workspace, repo_root, names)
         for name in names:
             _nbgrader(workspace, "generate_assignment", name, "--force", "--no-db")
             built = workspace / "release" / name

@@ -30,8 +30,13 @@ def _cluster(workers: int | None, scheduler: str | None):
         return Client(scheduler, timeout="30s"), None
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ValueError(f"workers: expected a positive int, got {workers!r}")
-    cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                           dashboard_address=None, memory_limit=0, silence_logs=40)
+    saved = dict(os.environ)  # a Nanny writes OMP_NUM_THREADS=1 & co into this process's environment
+    try:
+        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                               dashboard_address=None, memory_limit=0, silence_logs=40)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return Client(cluster), cluster
 
 

@@ -16,6 +16,8 @@ a grading workspace outside the repo (default ``./grading``, git-ignored).
 """
 import os
 
+from autograder.sandbox import Limits
+
 c = get_config()  # noqa: F821  (injected by traitlets when it loads this file)
 
 # --- Course directory --------------------------------------------------------------
@@ -29,10 +31,11 @@ c.CourseDirectory.feedback_directory = "feedback"      # grading workspace only
 # --CourseDirectory.root override into the workspace.
 
 # --- Execution (autograde, validate) -----------------------------------------------
-# Some cells train a model for several minutes on CPU: allow 30 min per cell.
+# Some cells train a model for several minutes on CPU: seconds per cell from the grading
+# limits (autograder.sandbox.Limits.cell_seconds, 30 min), their one source.
 # A model file a validated/executed source notebook wrote (04_capstone's capstone_model.pt) is never released.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.safetensors"]
-c.Execute.timeout = 1800
+c.Execute.timeout = Limits.cell_seconds
 c.Execute.startup_timeout = 120      # seconds for the kernel to start on a busy machine
 c.Execute.iopub_timeout = 15         # seconds to wait for late output after a cell ends
 c.Execute.interrupt_on_timeout = True

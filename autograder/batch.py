@@ -14,7 +14,8 @@
    ``feedback/``; a failed or rejected submission gets a feedback page that says why.
 6. ``grades.csv``: nbgrader's CSV export plugin, plus the course's columns ``status``
    (graded / failed / rejected / not submitted), ``reason`` and ``review`` (why a person should
-   look: tampering detected). The CLI prints this same table.
+   look: tampering detected) and ``needs_manual_grade`` (a written answer waits for formgrader). The
+   CLI prints this same table. :func:`export` re-writes it after grading by hand in formgrader.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import pandas as pd
 from autograder import engine, intake, rebuild
 from autograder.job import JobResult, JobSpec
 from autograder.sandbox import KERNEL_ENV, PASSED_ENV, Limits, check_available
+from course.files import atomic_write  # standard library only: no torch in the grading process
 
 log = logging.getLogger(__name__)
 WORKSPACE_MARKER = ".course-grading-workspace"
@@ -156,12 +158,7 @@ def _page(student: str, assignment: str, title: str, lines: list[str]) -> bytes:
             "</body></html>").encode()
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write beside, then rename (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+_write = atomic_write  # write beside, then rename: a reader never sees half a file
 
 
 def _store(workspace: Path, result: JobResult) -> None:
@@ -203,22 +200,44 @@ def _status_table(results: list[JobResult], rejected: list) -> pd.DataFrame:
 
 
 def _export(workspace: Path, status: pd.DataFrame) -> Path:
-    """nbgrader's CsvExportPlugin, then the course's columns, written atomically."""
+    """nbgrader's CsvExportPlugin, then the course's columns (status, reason, review, and
+    needs_manual_grade: a written answer still waits for formgrader), written atomically."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
     raw = workspace / ".grades.nbgrader.csv"
     with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gb:
         CsvExportPlugin(to=str(raw)).export(gb)
+        pending = {(a.name, s.student.id) for a in gb.assignments for s in a.submissions if s.needs_manual_grade}
     table = pd.read_csv(raw, dtype={"student_id": str})
     raw.unlink()
     table = table.merge(status.rename(columns={"student": "student_id"}), how="left",
                         on=["assignment", "student_id"])
     table["status"] = table["status"].fillna("not submitted")
     table[["reason", "review"]] = table[["reason", "review"]].fillna("")
+    table["needs_manual_grade"] = [(a, s) in pending for a, s in zip(table.assignment, table.student_id)]
     path = workspace / "grades.csv"
     _write(path, table.to_csv(index=False).encode())
     return path
+
+
+def export(out_dir) -> Path:
+    """Re-write ``<out_dir>/grades.csv`` from the gradebook as it is now (after grading written answers
+    in nbgrader's formgrader); status, reason and review are kept from the grades.csv ``course grade``
+    wrote (they come from the grading run, not from the gradebook).
+
+    Returns the path of grades.csv. Raises ValueError if ``out_dir`` is not a workspace made by
+    :func:`grade`; FileNotFoundError if its grades.csv or gradebook.db is missing.
+    """
+    workspace = Path(out_dir).expanduser().resolve()
+    if not (workspace / WORKSPACE_MARKER).is_file():
+        raise ValueError(f"out_dir: {workspace} is not a grading workspace made by course grade")
+    for name in ("grades.csv", "gradebook.db"):
+        if not (workspace / name).is_file():
+            raise FileNotFoundError(f"out_dir: {workspace / name} is missing (grade the class again)")
+    old = pd.read_csv(workspace / "grades.csv", dtype=str, keep_default_na=False)
+    status = old[["student_id", "assignment", "status", "reason", "review"]].rename(columns={"student_id": "student"})
+    return _export(workspace, status)
 
 
 # --------------------------------------------------------------------------- #

@@ -277,7 +277,6 @@ def _child(job: Path) -> int:
         for entry in folder.iterdir():  # only the notebook travels to the feedback (no other file, no link)
             if entry != notebook:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        shutil.copyfile(notebook, out / "autograded.ipynb")
         if report.get("kernel_died"):
             problems.append(report["kernel_died"])
         if report.get("not_run"):
@@ -287,6 +286,7 @@ def _child(job: Path) -> int:
             nb = nbformat.read(notebook, as_version=4)
             nb.cells.insert(0, _notes_cell(lines))
             nbformat.write(nb, notebook)
+        shutil.copyfile(notebook, out / "autograded.ipynb")  # with the notes: formgrader and regenerated feedback show them
         fed = api.generate_feedback(name, student, force=True)
         page = ws / "feedback" / student / name / f"{name}.html"
         if fed["success"] and page.is_file():

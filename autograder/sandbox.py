@@ -38,22 +38,19 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from course.env import ENV  # torch-free: nothing heavy loads before every kernel
+
 HOME = "/home/learner"  # the scratch folder as the kernel sees it
 # /etc entries a Python kernel needs (dynamic linker cache, users, time zone, TLS roots, fonts).
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
        "timezone", "ssl", "ca-certificates", "fonts", "mime.types", "alternatives")
+# Set for every grading kernel (setdefault semantics): the course's quiet, offline environment
+# (course.env.ENV: library chatter and progress bars off stderr, where nbgrader would count them
+# as a failed test), and no tqdm bars from learner code either.
+KERNEL_ENV = {**ENV, "TQDM_DISABLE": "1"}
 # Environment the kernel gets (everything else is cleared: no tokens or paths of the grader leak).
-PASSED_ENV = ("COURSE_CACHE", "PYTHONHASHSEED", "HF_HUB_OFFLINE", "TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS",
-              "TRANSFORMERS_VERBOSITY", "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+PASSED_ENV = ("COURSE_CACHE", "PYTHONHASHSEED", *KERNEL_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS",
               "CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL", "TZ")
-# Set for every grading kernel (setdefault semantics): progress bars and library log chatter off
-# stderr, where nbgrader would count them as a failed test.
-KERNEL_ENV = {
-    "TQDM_DISABLE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 FIRST_JOB_UID = 200_000  # unprivileged uids used for kernels when the grader runs as root
 
 

@@ -4,6 +4,7 @@ import os
 
 __version__ = "0.1.0"
 APP_NAME = "nlp-compression-course"  # names the cache folder
+GRADING_DIR = "grading"  # default grading workspace of `course grade` (relative to the working directory; git-ignored)
 
 
 def cache_root() -> str:

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
 
 import torch
 
-
-def _quiet() -> None:
-    """Silence library chatter that is not for learners (deprecation notices, hub hints)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
+from autograder.sandbox import Limits
+from course import GRADING_DIR
+from course.env import quiet
 
 
 def prepare(args) -> tuple:
@@ -37,6 +28,12 @@ def prepare(args) -> tuple:
           f"(best epoch {meta['best_epoch']} of {meta['recipe']['epochs']}, prepared in {meta['wall_seconds']:.0f} s "
           f"on {meta['device']})")
     return data, model, tokenizer, meta
+
+
+def prepare_main(args) -> int:
+    """``course prepare``: :func:`prepare`, exit code 0 (errors propagate as exceptions)."""
+    prepare(args)
+    return 0
 
 
 def dynamic_int8(model):
@@ -72,7 +69,7 @@ def grade_sample_class(out_dir: Path):
     from course import grading
 
     print(f"\nautograding a sample class (notebooks: {', '.join(grading.list_assignments())}) in {out_dir} ...")
-    report = grading.grade(grading.make_sample_class(out_dir / "class"), out_dir / "grading")
+    report = grading.grade(grading.make_sample_class(out_dir / "class"), out_dir / GRADING_DIR)
     print(report.scores.to_string(index=False))
     print(f"grades: {report.csv_path}\nfeedback: {report.feedback_dir}")
     if report.leaderboard:
@@ -93,10 +90,34 @@ def _write_json(path: Path, results, baseline: str, grades=None) -> None:
         payload["grades"] = {f"{r.student}/{r.assignment}": {"score": r.score, "max_score": r.max_score}
                              for r in grades.scores.itertuples()}
         payload["grading_dir"] = str(grades.workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    from course.files import atomic_write
+
+    atomic_write(path, json.dumps(payload, indent=2))
+
+
+def cache_main(args) -> int:
+    """``course cache export FILE`` / ``course cache import FILE`` (:mod:`course.lib.cache_archive`):
+    hand one machine's prepared corpus and teacher to others. Exit 0, or 2 with a one-line error."""
+    import time
+
+    from course.lib.cache import cache_dir
+    from course.lib.cache_archive import ArchiveError, export_cache, import_cache
+
+    start = time.perf_counter()
+    try:
+        if args.action == "export":
+            manifest = export_cache(args.file)
+            size = Path(args.file).stat().st_size
+            print(f"exported {', '.join(e['name'] for e in manifest['entries'])} from {cache_dir()}\n"
+                  f"  to {args.file} ({size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)")
+        else:
+            for name, action in import_cache(args.file):
+                print(f"{action} {name}")
+            print(f"into {cache_dir()} ({time.perf_counter() - start:.1f} s)")
+    except ArchiveError as e:
+        print(f"course cache {args.action}: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -126,15 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="autograde a class: a folder with one sub-folder per student, or an LMS zip")
     p.add_argument("submissions", help="folder (<student>/<assignment>/<assignment>.ipynb) or zip "
                                        "(<student_id>_<anything>_<assignment>.ipynb)")
-    p.add_argument("--out", default="grading", help="grading workspace: grades.csv, feedback/ (default: ./grading)")
+    p.add_argument("--out", default=GRADING_DIR,
+                   help=f"grading workspace: grades.csv, feedback/ (default: ./{GRADING_DIR})")
     p.add_argument("--assignments", nargs="*", help="assignment names (default: all in source/)")
-    p.add_argument("--timeout", type=int, help="seconds per cell (default: 1800)")
+    p.add_argument("--timeout", type=int, help=f"seconds per cell (default: {Limits.cell_seconds})")
     p.add_argument("--workers", type=int, help="local Dask worker processes (default: one per 2 CPU cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="send the jobs to a running Dask scheduler (tcp://host:8786) instead of local workers")
-    p.add_argument("--memory", type=float, metavar="GIB", help="memory limit of each learner's kernel (default: 6)")
+    p.add_argument("--memory", type=float, metavar="GIB", help=f"memory limit of each learner's kernel (default: {Limits.memory_bytes / 2**30:g})")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run learner code without bubblewrap (only for notebooks you trust)")
+    p = sub.add_parser("export", help="re-write grades.csv of a grading workspace after grading written answers "
+                                      "by hand in nbgrader's formgrader")
+    p.add_argument("--out", default=GRADING_DIR, help=f"the folder `course grade --out` wrote (default: ./{GRADING_DIR})")
+    p = sub.add_parser("cache", help="export the prepared corpus and teacher to one archive, or import one "
+                                     "(a workshop prepares once)")
+    cache = p.add_subparsers(dest="action", required=True)
+    cache.add_parser("export", help="write the verified cache to FILE (an uncompressed tar)").add_argument(
+        "file", metavar="FILE", help="archive to write, e.g. course-cache.tar")
+    cache.add_parser("import", help="verify FILE and install its entries into this machine's cache").add_argument(
+        "file", metavar="FILE", help="archive made by `course cache export`")
     p = sub.add_parser("validate", help="nbgrader validate notebooks (--invert: a blank release must fail its tests)")
     p.add_argument("paths", nargs="+", help="notebooks")
     p.add_argument("--invert", action="store_true", help="succeed only if no test cell passes")
@@ -143,12 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet()
-    if args.command in ("release", "grade", "validate"):
+    quiet()  # before transformers is imported: it reads the variables once
+    if args.command in ("release", "grade", "export", "validate"):
         from course import grading  # imports nbgrader: only when needed
 
         return getattr(grading, f"{args.command}_main")(args)
-    return {"prepare": lambda a: prepare(a) and 0, "demo": demo}[args.command](args)
+    return {"prepare": prepare_main, "demo": demo, "cache": cache_main}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import nbformat
 
 from autograder.batch import copy_course
 from autograder.sandbox import KERNEL_ENV as GRADING_ENV  # grading kernels' environment: one source
+from course import GRADING_DIR
+from course.files import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +118,9 @@ def _clear_outputs(notebook: Path) -> None:
 
 
 def _replace_dir(built: Path, target: Path) -> None:
-    """Replace ``target`` by a copy of ``built``: copy beside it, then swap by renames."""
-    staging, old = target.with_name(f".{target.name}.new"), target.with_name(f".{target.name}.old")
-    for leftover in (staging, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    shutil.copytree(built, staging)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    """Replace ``target`` by a copy of ``built``: copy beside it, then swap by renames (:func:`atomic_dir`)."""
+    with atomic_dir(target) as staging:
+        shutil.copytree(built, staging, dirs_exist_ok=True)
 
 
 def release(repo_root: Path = REPO_ROOT, assignments: list[str] | None = None) -> list[Path]:
@@ -164,7 +160,7 @@ def release(repo_root: Path = REPO_ROOT, assignments: list[str] | None = None) -
 # --------------------------------------------------------------------------- #
 # grade (the grading system itself lives in the autograder package)
 # --------------------------------------------------------------------------- #
-def grade(submissions: Path, out_dir: Path = Path("grading"), assignments: list[str] | None = None,
+def grade(submissions: Path, out_dir: Path = Path(GRADING_DIR), assignments: list[str] | None = None,
           repo_root: Path = REPO_ROOT, timeout: int | None = None, *, workers: int | None = None,
           scheduler: str | None = None, sandbox: bool = True, limits=None, progress: bool = False):
     """Autograde a class: one sandboxed nbgrader job per submission on Dask (:mod:`autograder`).
@@ -332,7 +328,7 @@ def grade_main(args) -> int:
     try:
         memory = getattr(args, "memory", None)
         limits = Limits(memory_bytes=int(memory * 2**30)) if memory else None
-        report = grade(Path(args.submissions), Path(getattr(args, "out", None) or "grading"),
+        report = grade(Path(args.submissions), Path(getattr(args, "out", None) or GRADING_DIR),
                        assignments=getattr(args, "assignments", None) or None, repo_root=_repo_root(args),
                        timeout=getattr(args, "timeout", None), workers=getattr(args, "workers", None),
                        scheduler=getattr(args, "scheduler", None),
@@ -348,6 +344,25 @@ def grade_main(args) -> int:
     for problem in report.problems:
         print(f"problem:  {problem}", file=sys.stderr)
     return 1 if report.problems else 0
+
+
+def export_main(args) -> int:
+    """``course export [--out DIR]``: re-write DIR/grades.csv from its gradebook after written answers were
+    graded by hand in nbgrader's formgrader (:func:`autograder.batch.export`); prints the table.
+    Exit code 0, or 2 with a message on stderr (not a workspace of ``course grade``, missing files)."""
+    import pandas as pd
+
+    from autograder.batch import export
+
+    try:
+        csv = export(Path(getattr(args, "out", None) or GRADING_DIR))
+    except (ValueError, FileNotFoundError) as err:
+        return _cli_error(err)
+    table = pd.read_csv(csv, keep_default_na=False)
+    columns = [c for c in ("student_id", "assignment", "score", "max_score", "needs_manual_grade", "status") if c in table]
+    print(table[columns].to_string(index=False))
+    print(f"\ngrades: {csv}")
+    return 0
 
 
 def validate_main(args) -> int:

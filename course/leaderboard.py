@@ -12,12 +12,12 @@ leaderboard; ratios (``*_x``) are against the teacher measured in the same proce
 """
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 
+from course.files import atomic_file, atomic_write
 from course.lib.ship import BUDGET
 
 CAPSTONE = "04_capstone"
@@ -94,9 +94,8 @@ def write(workspace: Path, scores: pd.DataFrame, timeout: float = 900) -> Path |
         return None
     table = measure_class(workspace, scores, timeout)
     csv, png = Path(workspace) / "leaderboard.csv", Path(workspace) / "leaderboard.png"
-    table[COLUMNS].round(3).to_csv(csv.with_suffix(".csv.tmp"), index=False)
-    os.replace(csv.with_suffix(".csv.tmp"), csv)
+    atomic_write(csv, table[COLUMNS].round(3).to_csv(index=False))
     figure = plot(table)
-    figure.savefig(png.with_suffix(".tmp.png"), dpi=120, bbox_inches="tight")
-    os.replace(png.with_suffix(".tmp.png"), png)
+    with atomic_file(png) as f:
+        figure.savefig(f, format="png", dpi=120, bbox_inches="tight")
     return csv

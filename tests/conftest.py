@@ -1,12 +1,11 @@
 """Shared fixtures. The real corpus and teacher live in $COURSE_CACHE (.ci/run sets it inside
 the clone); tests that write fake archives or models use a private cache of their own."""
 
-import os
-
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+from course.env import set_environment
+
+set_environment()  # the course's offline, quiet variables, before any test imports transformers
 
 
 @pytest.fixture

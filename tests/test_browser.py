@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from course.env import set_environment
 from browser_support import CHROMIUM, INSTALL_HINT, ROOT, JupyterLab, NotebookPage, Slider, launch_chromium, \
     prepare_notebook
 
@@ -72,7 +73,7 @@ def report():
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, report):
     """Prepared teacher (headless, seconds when cached), then one JupyterLab server for the module."""
-    env = {"COURSE_CACHE": os.environ.get("COURSE_CACHE", str(ROOT / ".cache" / "course")), "HF_HUB_OFFLINE": "1"}
+    env = set_environment({"COURSE_CACHE": os.environ.get("COURSE_CACHE", str(ROOT / ".cache" / "course"))})
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "course", "prepare"], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=3600)

@@ -8,11 +8,11 @@ def run_course(*args, timeout=1800):
     return subprocess.run([sys.executable, "-m", "course", *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["demo"], ["release"], ["grade"], ["validate"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["demo"], ["release"], ["grade"], ["validate"], ["cache"], ["export"]])
 def test_help_lists_the_commands_and_options(command):
     done = run_course(*command, "--help")
     assert done.returncode == 0, done.stderr
-    expected = {(): ["prepare", "demo", "release", "grade", "validate"], ("prepare",): ["--source", "--sdist"],
+    expected = {(): ["prepare", "demo", "release", "grade", "validate", "cache"], ("cache",): ["export", "import"], ("export",): ["--out"], ("prepare",): ["--source", "--sdist"],
                 ("demo",): ["--json", "--threads", "--grade-dir", "--no-grade"], ("release",): ["assignments"],
                 ("grade",): ["submissions", "--out", "--timeout"], ("validate",): ["--invert"]}
     for word in expected[tuple(command)]:

@@ -28,6 +28,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.feedback import HideHiddenTestTracebacks
 from course import grading
+from hidden import hidden_lines  # tests/hidden.py: the tests' one hidden-region parser
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "grading"
@@ -38,18 +39,6 @@ EXERCISE_1 = {"square-visible": 1.0, "square-hidden": 2.0}
 EXERCISE_2 = {"mean-visible": 1.0, "mean-warning": 1.0}
 HIDDEN_MARKER = "zebra-quokka-7f3a"
 VISIBLE_TEST = "assert float(square(-2)) == 4"  # the visible line of the square-hidden cell
-
-
-def _hidden_lines(notebook: Path) -> list[str]:
-    """Every non-blank line inside (and including) the hidden-test delimiters."""
-    lines, inside = [], False
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        for line in cell.source.splitlines():
-            inside = inside or "BEGIN HIDDEN TESTS" in line
-            if inside and line.strip():
-                lines.append(line.strip())
-            inside = inside and "END HIDDEN TESTS" not in line
-    return lines
 
 
 def _text(html_file: Path) -> str:
@@ -209,7 +198,7 @@ def test_feedback_contains_no_hidden_test_source(graded):
     report, _ = graded
     pages = sorted(report.feedback_dir.glob(f"*/{NAME}/{NAME}.html"))
     assert [p.parts[-3] for p in pages] == ["blank", "broken", "no_tests", "one_wrong", "solution"]
-    hidden = _hidden_lines(SOURCE_NB)
+    hidden = hidden_lines(nbformat.read(SOURCE_NB, as_version=4).cells)  # markers included
     assert any(HIDDEN_MARKER in line for line in hidden)
     for page in pages:
         text = _text(page)

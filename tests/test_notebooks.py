@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from course import grading
+from hidden import hidden_lines  # tests/hidden.py: the tests' one hidden-region parser
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = grading.list_assignments(ROOT)
@@ -27,10 +28,10 @@ def graded_cells(name: str) -> dict[str, float]:
     return {m["grade_id"]: m["points"] for kind, m in metas if kind == "code" and m.get("grade") and not m.get("solution")}
 
 
-def hidden_lines(name: str) -> list[str]:
+def source_hidden_lines(name: str) -> list[str]:
+    """The hidden-test lines of a source notebook longer than 12 characters, markers left out."""
     nb = nbformat.read(ROOT / "source" / name / f"{name}.ipynb", as_version=4)
-    blocks = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", "\n".join(c.source for c in nb.cells), re.S)
-    return [line.strip() for block in blocks for line in block.splitlines() if len(line.strip()) > 12]
+    return hidden_lines(nb.cells, markers=False, min_chars=13)
 
 
 def test_the_course_has_its_notebooks():
@@ -75,7 +76,7 @@ def test_blank_release_autogrades_to_zero(scores, name):
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_feedback_has_no_hidden_test_source(demo_run, name):
-    lines = hidden_lines(name)
+    lines = source_hidden_lines(name)
     assert lines, f"{name} has no hidden tests"
     for student in ("solution", "blank"):
         html = (demo_run[2] / "feedback" / student / name / f"{name}.html").read_text()

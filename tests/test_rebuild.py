@@ -19,11 +19,11 @@ from nbformat import v4
 from nbgrader.nbgraderformat import MetadataValidator
 
 from autograder.rebuild import Rebuilt, rebuild
+from hidden import without_hidden
 
 SOURCE_NB = Path(__file__).parent / "fixtures" / "grading" / "source" / "ps_tiny" / "ps_tiny.ipynb"
 SOURCE = nbformat.read(SOURCE_NB, as_version=4)
 SOLUTION = re.compile(r"(?ms)^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION")
-HIDDEN = re.compile(r"(?ms)^[ \t]*### BEGIN HIDDEN TESTS\n.*?^[ \t]*### END HIDDEN TESTS\n?")
 MARKERS = re.compile(r"(?m)^[ \t]*### (BEGIN|END) SOLUTION\n?")
 ANSWERS = ["square-solution", "mean-solution"]
 TESTS = ["square-visible", "square-hidden", "mean-visible", "mean-warning"]
@@ -33,7 +33,7 @@ def make_release(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """What `nbgrader generate_assignment` makes of ``source`` (the parts that matter here)."""
     nb = copy.deepcopy(source)
     for cell in nb.cells:
-        cell.source = HIDDEN.sub("", SOLUTION.sub(r"\1# YOUR CODE HERE\n\1raise NotImplementedError()", cell.source)).rstrip("\n")
+        cell.source = without_hidden(SOLUTION.sub(r"\1# YOUR CODE HERE\n\1raise NotImplementedError()", cell.source)).rstrip("\n")
     return nb
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,7 +116,7 @@ def get_teacher(data: SentimentData | None = None, *, base: str | None = None, p
         recipe: overrides ``profile``.
         force: retrain even if cached.
 
-    ``meta`` has ``val_accuracy`` and ``test_accuracy`` (0..1), ``recipe``, ``seed``,
+    ``meta`` has ``val_accuracy`` and ``test_accuracy`` (0..1), ``recipe`` (its ``seed`` included),
     ``versions``, ``wall_seconds``, ``history``, ``key`` and ``path``.
 
     Raises:
@@ -158,15 +157,10 @@ def _prepare(data, base, recipe, device, progress, out: Path, key: str) -> None:
                     seed=recipe.seed, device=device, progress=progress)
     test_accuracy = evaluate(model, make_loader(data.test, tokenizer, 64, max_length=recipe.max_length))
     save_with_meta(model.cpu(), tokenizer, out, {
-        "key": key, "data": data.source, "base": _base_id(base), "recipe": asdict(recipe), "seed": recipe.seed,
+        "key": key, "data": data.source, "base": _base_id(base), "recipe": asdict(recipe),
         "val_accuracy": history.best_val_accuracy, "test_accuracy": test_accuracy,
         "best_epoch": history.best_epoch, "history": history.epochs, "device": str(device),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__},
     })
-
-
-def clear_teachers() -> None:
-    """Delete every cached teacher (they are rebuilt on demand)."""
-    shutil.rmtree(cache_dir() / "teachers", ignore_errors=True)

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import warnings
-
 import torch
 import transformers
 
+from ..env import quiet as quiet_libraries  # one source for every course process; re-exported by course.lib
 from .train import default_device, seed_everything
-
-
-def quiet_libraries() -> None:
-    """Silence library warnings and logs that are not for learners (and that nbgrader would
-    count against a graded cell, since it scores a cell that writes to stderr as 0)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    logging.getLogger("torch").setLevel(logging.ERROR)
-    logging.getLogger("torchao").setLevel(logging.ERROR)
 
 
 def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.device:

@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -37,7 +36,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from course.files import atomic_file
+
 from .cache import sha256_file
+from .train import model_device
 
 FORMAT = "course-bert-classifier/1"
 # The capstone's budget, model / teacher measured in one process (notebook 04 states it; tests/test_ship.py checks
@@ -171,17 +173,10 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> int:
         TypeError: see :func:`describe`.
     """
     path = Path(path)
-    model = model if next(model.parameters(), torch.zeros(0)).device.type == "cpu" else copy.deepcopy(model).cpu()
+    model = model if model_device(model).type == "cpu" else copy.deepcopy(model).cpu()
     blob = {"format": FORMAT, "config": json.dumps(describe(model)), "state_dict": model.state_dict()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path) as f:
+        torch.save(blob, f)
     return path.stat().st_size
 
 
@@ -427,7 +422,9 @@ def measure_file(path: str | os.PathLike, *, rounds: int = 9, sentences: int = 2
 
 
 def _run(args: list[str], timeout: float) -> dict:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
+    from course.env import ENV
+
+    env = {**os.environ, **ENV, "PYTHONWARNINGS": "ignore"}  # forced: a measurement never calls the hub
     done = subprocess.run([sys.executable, "-m", "course.lib.ship", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
     if done.returncode != 0:

@@ -34,6 +34,18 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (where its inputs must go); CPU when it has none.
+
+    Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def cross_entropy(logits: torch.Tensor, batch: dict) -> torch.Tensor:
     """Hard-label loss: mean cross-entropy of ``logits`` ``(B, C)`` against ``batch["labels"]`` ``(B,)``."""
     return F.cross_entropy(logits, batch["labels"])
@@ -49,7 +61,7 @@ def predict_logits(model, loader, progress: bool = False) -> torch.Tensor:
     """Logits ``(N, C)`` float32 for every example of ``loader``'s dataset, in dataset order
     (batches must carry ``index``, as :func:`course.lib.data.make_loader` batches do)."""
     model.eval()
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+    device = model_device(model)
     out = None
     for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
         logits = forward_logits(model, {k: v.to(device) for k, v in batch.items()}).float().cpu()
@@ -135,3 +147,31 @@ def _train_epoch(model, loader, optimizer, schedule, loss_fn, device, progress, 
         total, count, seen = total + loss.item(), count + 1, seen + len(batch["labels"])
         bar.set_postfix(loss=f"{total / count:.4f}", ex_per_s=f"{seen / (time.perf_counter() - start):.0f}")
     return total / max(count, 1)
+
+
+def epoch_table(histories: dict[str, History]):
+    """Side-by-side per-epoch table of several :class:`History` runs (e.g. 01's hard-label and distilled students).
+
+    Args:
+        histories: ``{run name: History}``, every run with the same number of epochs.
+
+    Returns:
+        a pandas DataFrame indexed by ``epoch`` (1, 2, ...); grouped by metric, for each run ``name`` the columns
+        ``"<name> val acc %"`` (validation accuracy in percent; NaN without a val_loader),
+        ``"<name> train loss"`` (mean training loss of the epoch) and ``"<name> s"`` (seconds).
+
+    Raises:
+        ValueError: ``histories`` is empty, a run has no epochs, or the runs differ in length.
+    """
+    import pandas as pd
+
+    lengths = {name: len(h.epochs) for name, h in histories.items()}
+    if not lengths or min(lengths.values()) == 0 or len(set(lengths.values())) != 1:
+        raise ValueError(f"histories must be non-empty runs with the same number of epochs, got {lengths}")
+    columns = {}  # one metric at a time, runs side by side
+    for label, key, scale in (("val acc %", "val_accuracy", 100), ("train loss", "train_loss", 1), ("s", "seconds", 1)):
+        for name, history in histories.items():
+            values = [e[key] for e in history.epochs]
+            columns[f"{name} {label}"] = [float("nan") if v is None else scale * v for v in values]
+    first = next(iter(histories.values()))
+    return pd.DataFrame(columns, index=pd.Index([e["epoch"] for e in first.epochs], name="epoch"))

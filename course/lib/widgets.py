@@ -82,19 +82,6 @@ class FigureView:
 
 # --- temperature slider (notebook 01) -------------------------------------------------------
 
-def class_logits(model, tokenizer, sentences: list[str], max_length: int = 64):
-    """The model's ``(N, C)`` float32 logits for ``sentences`` (one padded batch, no gradient)."""
-    import torch
-
-    from .train import forward_logits
-
-    device = next(model.parameters()).device
-    enc = tokenizer(list(sentences), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-    model.eval()
-    with torch.no_grad():
-        return forward_logits(model, {k: v.to(device) for k, v in enc.items()}).float().cpu()
-
-
 def entropy_bits(probs):
     """Entropy in bits of each row of a ``(N, C)`` probability tensor: ``-sum p log2 p`` (0 log 0 = 0)."""
     import torch
@@ -131,10 +118,14 @@ def temperature_explorer(softmax_fn, model, tokenizer, sentences: list[str], tem
         raise ValueError("sentences must hold at least one sentence")
     if not t_min <= temperature <= t_max:
         raise ValueError(f"temperature must be in [{t_min}, {t_max}], got {temperature}")
+    from .data import Split, make_loader
+    from .train import predict_logits
+
+    def logits_of(texts: list[str]) -> torch.Tensor:  # (len(texts), C) float32, one batch, dataset order
+        return predict_logits(model, make_loader(Split(texts, [0] * len(texts)), tokenizer, batch_size=len(texts)))
+
     sentences = list(sentences)
-    state = {"logits": torch.cat([class_logits(model, tokenizer, sentences),
-                                  class_logits(model, tokenizer, [your_sentence])]),
-             "your_sentence": your_sentence}
+    state = {"logits": logits_of([*sentences, your_sentence]), "your_sentence": your_sentence}
     n_groups, n_classes = state["logits"].shape
     width = 0.8 / n_classes
     x = np.arange(n_groups)
@@ -188,7 +179,7 @@ def temperature_explorer(softmax_fn, model, tokenizer, sentences: list[str], tem
 
     def new_sentence(change):
         state["your_sentence"] = change["new"] or " "
-        state["logits"][-1] = class_logits(model, tokenizer, [state["your_sentence"]])[0]
+        state["logits"][-1] = logits_of([state["your_sentence"]])[0]
         tick_labels()
         redraw()
 
@@ -201,6 +192,25 @@ def temperature_explorer(softmax_fn, model, tokenizer, sentences: list[str], tem
     return box
 
 # --- bit-width slider (notebook 02) ---------------------------------------------------------
+
+def plot_bit_sweep(sweep: dict, fp32_accuracy: float | None = None, ax=None, ylabel: str = "test accuracy (%)"):
+    """Accuracy (%) vs bits per weight, one line per mode of ``sweep`` (``{"per-tensor": {bits: accuracy
+    0..1}, "per-channel": {...}}``; empty modes are skipped), with fp32 as a dashed line. Returns the Axes
+    (a new figure when ``ax`` is None). The bit-width slider draws its right panel with it."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(6, 3.5))[1]
+    for mode, style in zip(("per-tensor", "per-channel"), ("o-", "s-")):
+        points = sorted((sweep or {}).get(mode, {}).items())
+        if points:
+            ax.plot([b for b, _ in points], [100 * a for _, a in points], style, label=mode, alpha=0.7)
+    if fp32_accuracy is not None:
+        ax.axhline(100 * fp32_accuracy, color="grey", ls="--", lw=0.8, label="fp32")
+    ax.set(xlabel="bits per weight (Linear layers)", ylabel=ylabel, xticks=range(2, 9))
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
 
 def bitwidth_explorer(weight, sweep: dict, *, qparams, quantize, dequantize, quantize_per_channel,
                       bits: int = 4, per_channel: bool = False, row: int | None = None,
@@ -254,15 +264,8 @@ def bitwidth_explorer(weight, sweep: dict, *, qparams, quantize, dequantize, qua
     ax.legend(loc="upper right", fontsize=8)
 
     modes = ("per-tensor", "per-channel")
-    for mode, style in zip(modes, ("o-", "s-")):
-        points = sorted((sweep or {}).get(mode, {}).items())
-        if points:
-            ax_acc.plot([b for b, _ in points], [100 * a for _, a in points], style, label=mode, alpha=0.7)
-    if fp32_accuracy is not None:
-        ax_acc.axhline(100 * fp32_accuracy, color="grey", ls="--", lw=0.8, label="fp32")
     (marker,) = ax_acc.plot([], [], "*", color="black", ms=16, label="current")
-    ax_acc.set(xlabel="bits per weight", ylabel="test accuracy (%)", xticks=range(2, 9), title="from the cached sweep")
-    ax_acc.legend(fontsize=8, loc="lower right")
+    plot_bit_sweep(sweep, fp32_accuracy, ax=ax_acc).set_title("from the cached sweep")
 
     slider = widgets.IntSlider(value=bits, min=2, max=8, step=1, description="bits", continuous_update=True)
     mode = widgets.ToggleButtons(options=list(modes), value=modes[int(bool(per_channel))])

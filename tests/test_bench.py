@@ -68,3 +68,52 @@ def test_table_and_plot():
     matplotlib.use("Agg")
     ax = plot_tradeoff(results)
     assert len(ax.collections) == 2 and "latency" in ax.get_xlabel()
+
+
+def test_quick_benchmark_times_one_call_per_batch_on_the_threads_asked(tiny_base, real_data, monkeypatch):
+    """quick=True: one warm-up + one timed call at batch 1, one timed call at batch 32, each on ``threads``
+    threads (the old benchmark_quick ignored ``threads``), and the row's note says it was quick."""
+    from torch.utils import benchmark as tbench
+
+    from course.lib.models import load_base
+
+    model, tokenizer = load_base(tiny_base)
+    split = Split(real_data.test.texts[:32], real_data.test.labels[:32])
+    timers = []
+    real_timer = tbench.Timer
+
+    def spy(*args, **kwargs):
+        timers.append(kwargs.get("num_threads"))
+        return real_timer(*args, **kwargs)
+
+    monkeypatch.setattr(tbench, "Timer", spy)
+    r = benchmark(model, split, tokenizer, "tiny", threads=2, quick=True, note="mine")
+    assert timers == [2, 2], f"expected one Timer per batch size, on 2 threads; got {timers}"
+    assert r.latency_ms_b1 == r.latency_ms_b1_p90 and r.latency_ms_b32 == r.latency_ms_b32_p90
+    assert r.note == "mine; quick: accuracy on 32 sentences, latency of 1 call" and r.threads == 2
+    with pytest.raises(ValueError, match="at least 32 sentences"):
+        benchmark(model, Split(split.texts[:31], split.labels[:31]), tokenizer, quick=True)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        benchmark(model, split, tokenizer, threads=0)
+
+
+def test_table_says_where_each_row_was_measured():
+    """threads, device and CPU (capability + int8 dot-product flags) are columns; note only when a row has one."""
+    import torch
+
+    from course.lib.bench import cpu_description
+
+    plain = [_result("fp32", 0.8, 100.0, 10.0, 40.0), _result("int8", 0.78, 25.0, 5.0, 20.0)]
+    table = results_table(plain, "fp32")
+    assert {"threads", "device", "CPU"} <= set(table.columns) and "note" not in table.columns
+    noted = [plain[0], BenchResult("int8", 0.78, 10, 10, 25.0, 5.0, 5.0, 20.0, 20.0, 1, "cpu", cpu_description(), "x")]
+    table = results_table(noted, "fp32")
+    assert table.loc["int8", "note"] == "x" and table.loc["fp32", "note"] == ""
+    assert table.loc["int8", "CPU"].startswith(torch.backends.cpu.get_cpu_capability() + ", ")
+
+
+def test_table_lists_failed_models_with_their_reason():
+    results = [_result("fp32", 0.8, 100.0, 10.0, 40.0)]
+    table = results_table(results, "fp32", failed={"int4": "ImportError: no kernel"})
+    assert table.loc["int4", "note"] == "ImportError: no kernel" and table.loc["int4", "size MB"] != table.loc["int4", "size MB"]
+    assert str(table["nonzero params"].dtype) == "Int64" and table.loc["fp32", "threads"] == 1

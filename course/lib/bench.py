@@ -5,10 +5,13 @@
   weights included (so int8 models count the same weights as fp32 ones); ``n_nonzero`` for pruning;
 * ``size_mb``: bytes of the ``torch.save``-d state dict / 1e6 (as in the PyTorch quantization tutorials);
 * latency in ms, median and p90, at batch 1 and batch 32 of real sentences, measured with
-  ``torch.utils.benchmark.Timer`` (fixed thread count, warm-up, ``blocked_autorange``).
+  ``torch.utils.benchmark.Timer`` (fixed thread count, warm-up, ``blocked_autorange``), or, with
+  ``quick=True`` for a model too slow to time fully, one timed call per batch size;
+* where: ``threads``, ``device`` and ``cpu`` (:func:`cpu_description`: the instruction set torch
+  dispatches to and the CPU's int8 dot-product instructions, which decide how much int8 gains).
 
 Compare models only within one run on one machine: :func:`compare` reports ratios against a
-baseline measured in the same run.
+baseline measured in the same run, and :func:`results_table` shows where each row was measured.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 from torch.utils import benchmark as tbench
 
 from .data import Split, make_loader
-from .train import accuracy, forward_logits, predict_logits
+from .train import accuracy, forward_logits, model_device, predict_logits
 
 
 @dataclass
@@ -39,6 +42,8 @@ class BenchResult:
     latency_ms_b32_p90: float
     threads: int
     device: str
+    cpu: str = ""
+    note: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -106,29 +111,54 @@ def measure_latency(fn, threads: int = 1, min_run_time: float = 1.0, warmup: int
 
 
 def benchmark(model, split: Split, tokenizer, name: str = "model", *, threads: int = 1,
-              min_run_time: float = 1.0, max_length: int = 64, device=None) -> BenchResult:
+              min_run_time: float = 1.0, max_length: int = 64, device=None, quick: bool = False,
+              note: str = "") -> BenchResult:
     """Measure ``model`` (any module returning ``.logits``) on ``split``.
 
     Args:
         threads: torch threads for the latency runs (default 1: the steadiest on a shared CPU;
-            compare models only at the same count).
+            compare models only at the same count); the accuracy pass uses all of torch's threads.
         min_run_time: seconds of timing per batch size (more is steadier).
         device: where to run; default the model's own device.
+        quick: for a model too slow to time fully (say a kernel-less torchao config on a CPU): one
+            warm-up call at batch 1, then ONE timed call per batch size (median = p90 = that call).
+            Pass a small ``split`` (accuracy is on all of it). The row's ``note`` says so.
+        note: free text shown in :func:`results_table` (what is special about this row).
 
     Returns: a :class:`BenchResult`.
+
+    Raises:
+        ValueError: ``threads`` < 1, or ``split`` has fewer than 32 sentences (batch 32 is timed).
     """
-    params = list(model.parameters())
-    device = torch.device(device) if device else (params[0].device if params else torch.device("cpu"))
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    if len(split) < 32:
+        raise ValueError(f"split must hold at least 32 sentences (batch 32 is timed), got {len(split)}")
+    device = torch.device(device) if device else model_device(model)
     model.eval()
     loader = make_loader(split, tokenizer, batch_size=64, max_length=max_length)
-    acc = accuracy(predict_logits(model, loader), split.labels)
-    n_params, n_nonzero = count_params(model)
+    acc = accuracy(predict_logits(model, loader), split.labels)  # all cores: accuracy does not depend on them
     latencies = []
     for b in (1, 32):
         batch = {k: v.to(device) for k, v in example_batch(split, tokenizer, b, max_length).items()}
-        latencies += measure_latency(_forward(model, batch, device), threads, min_run_time)
+        fn = _forward(model, batch, device)
+        if quick:
+            latencies += [measure_once(fn, threads, warmup=int(b == 1))] * 2
+        else:
+            latencies += measure_latency(fn, threads, min_run_time)
+    if quick:
+        note = "; ".join(filter(None, [note, f"quick: accuracy on {len(split)} sentences, latency of 1 call"]))
+    n_params, n_nonzero = count_params(model)
     return BenchResult(name, acc, n_params, n_nonzero, serialized_size_bytes(model) / 1e6, *latencies,
-                       threads=threads, device=str(device))
+                       threads=threads, device=str(device), cpu=cpu_description(), note=note)
+
+
+def measure_once(fn, threads: int = 1, warmup: int = 1) -> float:
+    """Milliseconds of ONE call of ``fn()`` after ``warmup`` calls (``torch.utils.benchmark.Timer.timeit(1)``
+    on ``threads`` threads): for code too slow to repeat; noisier than :func:`measure_latency`."""
+    for _ in range(warmup):
+        fn()
+    return 1e3 * tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).timeit(1).mean
 
 
 def _forward(model, batch, device):
@@ -162,16 +192,24 @@ TABLE_COLUMNS = {
     "accuracy": "accuracy %", "size_mb": "size MB", "size_x": "size ×",
     "latency_ms_b1": "ms b1", "speedup_b1": "speed× b1", "latency_ms_b32": "ms b32",
     "speedup_b32": "speed× b32", "accuracy_kept_pct": "acc kept %", "n_nonzero": "nonzero params",
+    "threads": "threads", "device": "device", "cpu": "CPU", "note": "note",
 }
 
 
-def results_table(results: list[BenchResult], baseline: str):
-    """A pandas DataFrame, one row per model, with the measurements and ratios of :func:`compare`."""
+def results_table(results: list[BenchResult], baseline: str, failed: dict[str, str] | None = None):
+    """A pandas DataFrame, one row per model, with the measurements and ratios of :func:`compare` and
+    where each row was measured (threads, device, CPU) with its note. ``failed``: ``{name: reason}`` of
+    models that could not be measured, added as rows with missing values (``<NA>``) and the reason as
+    their note. The ``note`` column is left out when no row has one; counts stay integers."""
     import pandas as pd
 
     frame = pd.DataFrame(compare(results, baseline)).set_index("name")
     frame["accuracy"] = 100 * frame["accuracy"]
-    return frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    for name, reason in (failed or {}).items():
+        frame.loc[name, "note"] = reason
+    frame = frame.astype({"n_nonzero": "Int64", "threads": "Int64"})
+    columns = [c for c in TABLE_COLUMNS if c != "note" or frame["note"].fillna("").astype(bool).any()]
+    return frame[columns].rename(columns=TABLE_COLUMNS)
 
 
 def format_table(results: list[BenchResult], baseline: str) -> str:
@@ -202,6 +240,15 @@ def plot_tradeoff(results: list[BenchResult], ax=None, batch: int = 32):
 
 
 INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_description() -> str:
+    """One line for a results table: the instruction set torch's CPU kernels dispatch to
+    (``torch.backends.cpu.get_cpu_capability()``: ``"AVX512"``, ``"AVX2"``, ``"DEFAULT"`` ...) and the
+    CPU's int8 dot-product instructions (:func:`int8_dot_product_flags`), e.g. ``"AVX512, int8 dot:
+    avx512_vnni"`` or ``"AVX2, no int8 dot"``. Int8 speed-ups depend on both (FBGEMM / oneDNN kernels)."""
+    flags = int8_dot_product_flags()
+    return f"{torch.backends.cpu.get_cpu_capability()}, " + (f"int8 dot: {'+'.join(flags)}" if flags else "no int8 dot")
 
 
 def int8_dot_product_flags() -> list[str]:

@@ -15,6 +15,9 @@ arguments or only measure.
 * :class:`CSRLinear`, :func:`to_csr`: Linear layers stored and computed in CSR
   (``torch.sparse_csr_tensor``, PyTorch docs "torch.sparse");
 * :func:`matmul_latency`: dense vs CSR matmul latency on one weight, measured in one run.
+* notebook 03's measurement plumbing, given the learner's functions: :func:`local_global_sweep`,
+  :func:`sensitivity_scan`, :func:`sweep_table`, :func:`plot_local_global`, :func:`describe_pruned`,
+  :func:`measurer`, :func:`break_even_table`, :func:`sparse_matmul_table`, :func:`plot_tradeoffs`.
 """
 
 from __future__ import annotations
@@ -342,3 +345,149 @@ def matmul_latency(weight: torch.Tensor, rows: int, *, threads: int = 1, min_run
         csr_ms, _ = measure_latency(lambda: torch.mm(csr, x.T), threads, min_run_time)
     return {"dense_ms": dense_ms, "csr_ms": csr_ms, "speedup": dense_ms / csr_ms}
 
+
+
+# ----------------------------------------------------------------------------- notebook 03 plumbing
+# These take the learner's functions as arguments and only call them; the answers live in notebook 03.
+
+
+def sweep_table(curves: dict[str, dict[float, float]]):
+    """A pandas DataFrame, one row per curve of ``curves`` (``{label: {sparsity 0..1: accuracy 0..1}}``), one
+    column per sparsity (``"30%"``), accuracy in % rounded to 0.1."""
+    import pandas as pd
+
+    return pd.DataFrame({label: {f"{100 * s:.0f}%": 100 * float(a) for s, a in sorted(points.items())}
+                         for label, points in curves.items()}).T.round(1)
+
+
+def local_global_sweep(model: nn.Module, loader, sparsities, dense_accuracy: float, *, magnitude_mask,
+                       global_magnitude_masks, progress: bool = True) -> dict[str, dict[float, float]]:
+    """Accuracy of ``model`` with its encoder matrices pruned **locally** (``per_matrix(magnitude_mask)``: each
+    matrix at the sparsity) and **globally** (``global_magnitude_masks`` over all of them) at each of
+    ``sparsities``, by :func:`sweep_sparsities` (masks applied in place, weights restored).
+
+    Returns ``{"local": {sparsity: accuracy 0..1}, "global": {...}}``; sparsity 0 is ``dense_accuracy``, not
+    re-evaluated. Both learner functions first run on a 4-entry tensor, so an unfinished one fails in a second.
+    Prints how many weights are pruned (share of all the model's parameters) and the time taken.
+    """
+    import time
+
+    magnitude_mask(torch.randn(4), 0.5), global_magnitude_masks({"w": torch.randn(4)}, 0.5)   # fail fast
+    weights = encoder_weights(model)
+    n_pruneable = sum(w.numel() for w in weights.values())
+    print(f"{len(weights)} encoder matrices, {n_pruneable / 1e6:.1f} M weights = "
+          f"{100 * n_pruneable / sum(p.numel() for p in model.parameters()):.0f}% of the model's parameters")
+    start = time.perf_counter()
+    sweep = {mode: sweep_sparsities(model, loader, sparsities, masks_fn, results={0.0: dense_accuracy},
+                                    progress=progress, desc=mode)
+             for mode, masks_fn in (("local", per_matrix(magnitude_mask)), ("global", global_magnitude_masks))}
+    print(f"{sum(len(points) - 1 for points in sweep.values())} evaluations in {time.perf_counter() - start:.0f} s")
+    return sweep
+
+
+def sensitivity_scan(model: nn.Module, loader, sparsities, masks_fn, dense_accuracy: float,
+                     kinds=None) -> dict[str, dict[float, float]]:
+    """Prune ONE module kind at a time (in every layer, with ``masks_fn``, e.g. ``per_matrix(magnitude_mask)``),
+    every other matrix dense, as in the sensitivity scan of the MIT 6.5940 (TinyML) pruning lab.
+
+    Returns ``{kind: {sparsity: accuracy 0..1}}`` for each of ``kinds`` (default all of ``KINDS``, in that
+    order), with sparsity 0 -> ``dense_accuracy``. Prints one line per kind as it is measured.
+    Raises ValueError for an unknown kind (see :func:`encoder_linears`).
+    """
+    import time
+
+    start, scan = time.perf_counter(), {}
+    for kind in (KINDS.values() if kinds is None else kinds):
+        scan[kind] = sweep_sparsities(model, loader, sparsities, masks_fn, kinds=[kind], results={0.0: dense_accuracy})
+        print(f"{kind:>17}:", *(f"{100 * s:.0f}% -> {100 * a:5.1f}%" for s, a in scan[kind].items()),
+              f"({time.perf_counter() - start:.0f} s)")
+    return scan
+
+
+def plot_local_global(sweep: dict, sparsity: dict[str, float], dense_accuracy: float, *, ylabel: str = "accuracy (%)",
+                      title: str = "global threshold: share pruned per matrix"):
+    """Two panels: the ``"local"`` and ``"global"`` curves of ``sweep`` (:func:`local_global_sweep`), and the share
+    of each matrix pruned by a global threshold (``sparsity``: ``{encoder Linear name: 0..1}``, as bars by
+    :func:`plot_matrix_sparsity`). Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4), width_ratios=(2, 3))
+    plot_sparsity_curves({"local (same sparsity per matrix)": sweep["local"], "global (one threshold)": sweep["global"]},
+                         ax=ax1, dense_accuracy=dense_accuracy, ylabel=ylabel)
+    plot_matrix_sparsity(sparsity, ax=ax2, title=title)
+    fig.tight_layout()
+    return fig
+
+
+def describe_pruned(module: nn.Module) -> str:
+    """One line on what ``torch.nn.utils.prune`` left in ``module`` (an ``nn.Linear``): the names of its parameters
+    and buffers, its forward pre-hooks (class names), its state dict (shape and dtype of each entry) and the share
+    of exact zeros in ``module.weight`` (%)."""
+    state = {k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in module.state_dict().items()}
+    return (f"parameters {[n for n, _ in module.named_parameters()]} | buffers {[n for n, _ in module.named_buffers()]}"
+            f" | forward pre-hooks {[type(h).__name__ for h in module._forward_pre_hooks.values()]}"
+            f" | state dict {state} | zeros in weight {100 * float((module.weight == 0).float().mean()):.1f}%")
+
+
+def measurer(results: list, split, tokenizer, device="cpu"):
+    """``measure(model, name, **kwargs)``: :func:`course.lib.bench.benchmark` of ``model`` on ``split`` on ``device``
+    (accuracy, ``torch.save`` size, median latency at batch 1 and 32 on one thread; ``kwargs`` go to ``benchmark``,
+    e.g. ``min_run_time``), appended to ``results`` and printed as one line. ``measure`` returns None, so that a
+    cell ending with it shows only that line."""
+    from .bench import benchmark
+
+    def measure(model: nn.Module, name: str, **kwargs) -> None:
+        result = benchmark(model, split, tokenizer, name, device=device, **kwargs)
+        results.append(result)
+        print(f"{name:34s} {100 * result.accuracy:5.1f}%  {result.size_mb:6.1f} MB  {result.latency_ms_b1:6.1f} ms b1  "
+              f"{result.latency_ms_b32:7.1f} ms b32  nonzero {result.n_nonzero / 1e6:.1f} M")
+
+    return measure
+
+
+def break_even_table(rows: int, cols: int, *, csr_bytes, bitmask_bytes, break_even_sparsity):
+    """Where sparse formats of a ``(rows, cols)`` matrix break even, with the learner's byte counts
+    (``csr_bytes(rows, cols, nnz, value_bytes, index_bytes)``, ``bitmask_bytes(rows, cols, nnz, value_bytes)``) and
+    ``break_even_sparsity(size_fn, numel, dense_bytes)``: a pandas DataFrame, one row per format (CSR with int64
+    and int32 indices, bitmask + values), columns "vs dense fp32" (sparse values fp32) and "vs dense int8" (sparse
+    values int8), the smallest sparsity at which the format is smaller, as text in % ("nan %": never). Prints the
+    dense sizes first."""
+    import pandas as pd
+
+    numel = rows * cols
+    print(f"({rows}, {cols}) matrix: dense fp32 {4 * numel / 1e6:.2f} MB, int8 {numel / 1e6:.2f} MB. "
+          "Break-even sparsity (prune at least this share for the format to be smaller):")
+    formats = {"CSR, int64 indices (PyTorch default)": lambda nnz, vb: csr_bytes(rows, cols, nnz, vb, 8),
+               "CSR, int32 indices": lambda nnz, vb: csr_bytes(rows, cols, nnz, vb, 4),
+               "bitmask + values": lambda nnz, vb: bitmask_bytes(rows, cols, nnz, vb)}
+    table = pd.DataFrame({f"vs dense {label}": {name: break_even_sparsity(lambda nnz: size(nnz, vb), numel, vb * numel)
+                                                for name, size in formats.items()}
+                          for label, vb in (("fp32", 4), ("int8", 1))})
+    return (100 * table.astype(float)).round(2).astype(str) + " %"
+
+
+def sparse_matmul_table(weight: torch.Tensor, sparsities, *, magnitude_mask, rows=(1, 32), **kwargs):
+    """Dense vs CSR matmul latency (:func:`matmul_latency`, ``kwargs`` passed on) of ``weight`` ``(out, in)`` pruned
+    by the learner's ``magnitude_mask`` at each of ``sparsities``, for inputs of each number of ``rows``: a pandas
+    DataFrame indexed by (sparsity, rows), columns ``dense_ms``, ``csr_ms``, ``speedup`` (> 1: CSR is faster)."""
+    import pandas as pd
+
+    table = []
+    for s in sparsities:
+        pruned = weight * magnitude_mask(weight, s)
+        table += [{"sparsity": f"{100 * s:.0f}%", "rows": n, **matmul_latency(pruned, n, **kwargs)} for n in rows]
+    return pd.DataFrame(table).set_index(["sparsity", "rows"]).round(3)
+
+
+def plot_tradeoffs(results, batches=(1, 32)):
+    """One :func:`course.lib.bench.plot_tradeoff` panel (accuracy vs latency) of ``results`` per batch size in
+    ``batches``, side by side. Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    from .bench import plot_tradeoff
+
+    fig, axes = plt.subplots(1, len(batches), figsize=(6.5 * len(batches), 4.5), squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        plot_tradeoff(results, ax=ax, batch=batch)
+    fig.tight_layout()
+    return fig

@@ -7,7 +7,12 @@
   points and the bias, so ``course.lib.bench.serialized_size_bytes`` measures the real storage.
 * :func:`linear_layers`: the ``(name, nn.Linear)`` pairs of a model.
 * :func:`replace_module`: swap a submodule by its dotted name.
-* :func:`benchmark_quick`: ``bench.benchmark`` with a short timing, for models too slow to time fully.
+* :func:`int4_groupwise`: a copy of a model whose Linear layers are ``PackedInt4Linear``, built with the
+  learner's ``quantize_per_channel`` and ``pack_int4`` / ``unpack_int4``.
+* :func:`mse_by_bits`: per-tensor vs per-channel quantization error of one weight, with the learner's functions.
+* :func:`torchao_quantized`: copies of a model quantized by torchao configs (``quantize_`` works in place).
+
+The functions that take learner functions as arguments only call them: the answers live in notebook 02.
 """
 
 from __future__ import annotations
@@ -83,37 +88,70 @@ class PackedInt4Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, group_size={self.group_size}"
 
 
-def benchmark_quick(model, split, tokenizer, name: str = "model", *, device="cpu", warmup: int = 1,
-                    repeats: int = 1, max_length: int = 64):
-    """:func:`course.lib.bench.benchmark` for a model too slow to measure fully here: the same fields,
-    measured cheaply. Accuracy on ``split`` (pass a small one, at least 32 sentences: that pass also
-    warms up the batch-32 shapes); latency at batch 1 after ``warmup`` calls and at batch 32 with no
-    further warm-up, each the mean of ``repeats`` timed calls (``torch.utils.benchmark.Timer.timeit``),
-    so median and p90 are the same number. Returns a ``BenchResult``.
+def int4_groupwise(model: nn.Module, group_size: int, *, quantize_per_channel, pack_int4, unpack_int4) -> nn.Module:
+    """A CPU copy of ``model`` (eval mode) whose every ``nn.Linear`` is a :class:`PackedInt4Linear`.
 
-    Raises ValueError if ``split`` has fewer than 32 sentences.
+    Each weight ``(out, in)`` is cut into groups of ``group_size`` consecutive input columns; each group
+    (a row of the ``(out * in / group_size, group_size)`` view) gets its own unsigned 4-bit scale and zero
+    point from ``quantize_per_channel(groups, 4, 0)``; codes 0..15 are shifted to signed -8..7 (zero points
+    too) and packed two per byte by ``pack_int4``. Group-wise int4 as in GPTQ/AWQ-style weight-only
+    quantization (Frantar et al. 2022, arXiv:2210.17323, section 4 "grouping"). ``model`` is not modified.
+
+    Raises:
+        ValueError: a Linear's input size is not a multiple of ``group_size``.
     """
-    from torch.utils import benchmark as tbench
+    import copy
 
-    from .bench import BenchResult, _forward, count_params, example_batch, serialized_size_bytes
-    from .data import make_loader
-    from .train import accuracy, predict_logits
+    model_q = copy.deepcopy(model).cpu()
+    for name, linear in linear_layers(model_q):
+        out_features, in_features = linear.weight.shape
+        if in_features % group_size:
+            raise ValueError(f"group_size must divide every Linear's input size: {name} has {in_features}, "
+                             f"group_size={group_size}")
+        groups = linear.weight.detach().reshape(-1, group_size)      # (out * in / G, G): one row per group
+        q, scale, zero_point = quantize_per_channel(groups, 4, 0)   # codes 0..15, one (scale, zp) per row
+        packed = pack_int4(q - 8)                                     # signed -8..7, two per byte
+        replace_module(model_q, name, PackedInt4Linear(
+            packed, scale.reshape(out_features, -1), (zero_point - 8).reshape(out_features, -1), linear.bias,
+            (out_features, in_features), group_size, unpack_int4))
+    return model_q.eval()
 
-    if len(split) < 32:
-        raise ValueError(f"split must hold at least 32 sentences, got {len(split)}")
-    device = torch.device(device)
-    threads = torch.get_num_threads()
-    model.eval()
-    acc = accuracy(predict_logits(model, make_loader(split, tokenizer, 32, max_length=max_length)), split.labels)
-    latencies = []
-    for b, warm in ((1, warmup), (32, 0)):
-        batch = {k: v.to(device) for k, v in example_batch(split, tokenizer, b, max_length).items()}
 
-        fn = _forward(model, batch, device)
-        for _ in range(warm):
-            fn()
-        seconds = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).timeit(repeats).mean
-        latencies += [1e3 * seconds, 1e3 * seconds]
-    n_params, n_nonzero = count_params(model)
-    return BenchResult(name, acc, n_params, n_nonzero, serialized_size_bytes(model) / 1e6, *latencies,
-                       threads=threads, device=str(device))
+def mse_by_bits(weight: torch.Tensor, bits=(8, 4, 2), *, qparams, quantize, dequantize, quantize_per_channel):
+    """A pandas DataFrame indexed by ``bits``: the mean squared error ``mean((dequantize(quantize(w)) - w)**2)``
+    of ``weight`` quantized per tensor (``qparams`` + ``quantize``) and per channel (rows,
+    ``quantize_per_channel(w, b, 0)``), asymmetric, unsigned codes. Columns ``per-tensor MSE`` and
+    ``per-channel MSE``."""
+    import pandas as pd
+
+    w = torch.as_tensor(weight).detach().float()
+    rows = []
+    for b in bits:
+        scale, zero_point = qparams(w, b)
+        q, row_scale, row_zero = quantize_per_channel(w, b, 0)
+        rows.append({"bits": b,
+                     "per-tensor MSE": (dequantize(quantize(w, b, scale, zero_point), scale, zero_point) - w).pow(2).mean().item(),
+                     "per-channel MSE": (dequantize(q, row_scale[:, None], row_zero[:, None]) - w).pow(2).mean().item()})
+    return pd.DataFrame(rows).set_index("bits")
+
+
+def torchao_quantized(model: nn.Module, configs: dict) -> tuple[dict, dict]:
+    """``(models, errors)``: for each ``name: config`` of ``configs``, a deep copy of ``model`` (same device)
+    quantized in place by ``torchao.quantization.quantize_(copy, config)``; ``model`` itself is never
+    touched (``quantize_`` swaps weights for tensor subclasses in place). A config whose kernel package
+    is missing (torchao raises ``ImportError``, e.g. ``Int4WeightOnlyConfig`` without ``mslk``/``fbgemm-gpu-genai``)
+    lands in ``errors[name]`` as one line instead of in ``models``. Source: torchao's ``quantize_`` docs."""
+    import copy
+
+    from torchao.quantization import quantize_
+
+    models, errors = {}, {}
+    for name, config in configs.items():
+        candidate = copy.deepcopy(model)
+        try:
+            quantize_(candidate, config)
+        except ImportError as err:
+            errors[name] = f"ImportError: {err}"
+            continue
+        models[name] = candidate.eval()
+    return models, errors

@@ -12,7 +12,10 @@ compare with, and runs the recovery fine-tune:
   has no ``head_mask``; :func:`ffn_activation_importance`: activation x output-norm scores;
 * :func:`keep_top`, :func:`removed`: what to keep, per layer or by one global ranking;
 * :func:`plot_importance`: the two importance maps with what is removed marked;
-* :func:`recover`: a short fine-tune of the pruned model (frozen word embeddings, as in notebook 01).
+* :func:`recover`: a short fine-tune of the pruned model (frozen word embeddings, as in notebook 01);
+* :func:`layer_output`: a layer's output on a fixed probe batch (what the tests compare);
+  :func:`structured_copy`: a pruned copy of the whole model, sliced by the learner's two functions;
+  :func:`compare_accuracy`: several models on one split, side by side.
 
 Works on transformers' BERT classifiers (``model.bert.encoder.layer[i]`` is a ``BertLayer``).
 """
@@ -26,7 +29,7 @@ import torch
 from torch import nn
 
 from .data import SentimentData, make_loader
-from .train import MODEL_INPUTS, History, cross_entropy, train
+from .train import MODEL_INPUTS, History, cross_entropy, model_device, train
 
 
 def encoder_layers(model: nn.Module) -> list[nn.Module]:
@@ -105,7 +108,7 @@ def head_gates(model: nn.Module):
     tensor with ``requires_grad=True`` per layer, on the model's device); the hooks are removed on exit.
     Michel et al. (2019), "Are Sixteen Heads Really Better than One?", section 4.1 (arXiv:1905.10650).
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     gates, handles = [], []
     for layer, n_heads in zip(encoder_layers(model), head_counts(model)):
         gate = torch.ones(n_heads, device=device, requires_grad=True)
@@ -159,7 +162,7 @@ def head_importance(model: nn.Module, loader, max_batches: int | None = None, lo
     Raises:
         ValueError: ``max_batches`` < 1, or layers with different head counts (score before pruning).
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     model.eval()
     with head_gates(model) as gates:
         totals = [torch.zeros_like(g) for g in gates]
@@ -195,7 +198,7 @@ def ffn_activation_importance(model: nn.Module, loader, max_batches: int | None 
     Raises:
         ValueError: ``max_batches`` < 1, or layers with different FFN sizes (score before pruning).
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     model.eval()
     layers = encoder_layers(model)
     sums = [torch.zeros(n, dtype=torch.float64) for n in ffn_sizes(model)]
@@ -342,3 +345,53 @@ def recover(model: nn.Module, data: SentimentData, tokenizer, *, epochs: int = 1
                     progress=progress)
     model.eval()
     return history
+
+
+def layer_output(layer: nn.Module, seed: int = 0) -> torch.Tensor:
+    """Output ``(2, 7, hidden)`` float32 (on the CPU) of a ``BertLayer`` on a fixed probe, in inference mode: hidden
+    states ``randn(2, 7, hidden)`` (generator seeded with ``seed``), the second sentence with its last 2 tokens
+    padding (additive attention mask ``(2, 1, 1, 7)``, ``finfo.min`` on padding). The tests of notebook 03 compare a
+    pruned layer with a zeroed one (:func:`zero_heads`, :func:`zero_neurons`) on it."""
+    param = next(layer.parameters())
+    x = torch.randn(2, 7, layer.attention.output.dense.out_features, generator=torch.Generator().manual_seed(seed))
+    mask = torch.zeros(2, 1, 1, 7)
+    mask[1, ..., 5:] = torch.finfo(torch.float32).min
+    with torch.inference_mode():
+        return torch.as_tensor(layer(x.to(param), attention_mask=mask.to(param))).float().cpu()
+
+
+def structured_copy(model: nn.Module, heads_kept, neurons_kept, *, prune_heads, prune_ffn_neurons) -> nn.Module:
+    """A CPU deep copy of a BERT classifier (eval mode) that keeps, in layer ``i``, only the heads ``heads_kept[i]``
+    and the FFN neurons ``neurons_kept[i]`` (index tensors, as :func:`keep_top` returns them), sliced in place by the
+    learner's ``prune_heads(layer, heads_to_remove)`` and ``prune_ffn_neurons(layer, keep)``. Both are first tried on
+    a copy of layer 0, so an unfinished one fails in a second. ``model`` is not modified.
+
+    Raises:
+        ValueError: ``heads_kept`` or ``neurons_kept`` does not have one entry per encoder layer.
+    """
+    layers = encoder_layers(model)
+    if not len(heads_kept) == len(neurons_kept) == len(layers):
+        raise ValueError(f"heads_kept and neurons_kept need one entry per layer ({len(layers)}), "
+                         f"got {len(heads_kept)} and {len(neurons_kept)}")
+    prune_heads(copy.deepcopy(layers[0]), [0]), prune_ffn_neurons(copy.deepcopy(layers[0]), [0])   # fail fast
+    pruned = copy.deepcopy(model).cpu().eval()
+    for layer, n_heads, heads, neurons in zip(encoder_layers(pruned), head_counts(pruned), heads_kept, neurons_kept):
+        prune_heads(layer, removed(heads, n_heads))
+        prune_ffn_neurons(layer, neurons)
+    return pruned
+
+
+def compare_accuracy(models: dict, split, tokenizer, batch_size: int = 64) -> dict[str, float]:
+    """Accuracy (0..1) of each of ``models`` (``{name: model}``) on the whole ``split`` (one loader for all, each model
+    on its own device), printed with each one's difference to the first, in points. Returns ``{name: accuracy}``.
+    Raises ValueError if ``models`` is empty."""
+    from .train import evaluate
+
+    if not models:
+        raise ValueError("models must be a non-empty dict {name: model}")
+    loader = make_loader(split, tokenizer, batch_size)
+    accuracies = {name: evaluate(model, loader) for name, model in models.items()}
+    first = next(iter(accuracies.values()))
+    print(f"accuracy on {len(split):,} sentences:",
+          ", ".join(f"{name} {100 * acc:.1f}% ({100 * (acc - first):+.1f} points)" for name, acc in accuracies.items()))
+    return accuracies

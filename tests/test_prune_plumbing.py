@@ -86,6 +86,14 @@ def test_local_global_sweep_calls_both_functions_and_keeps_the_model(tiny, loade
 def test_local_global_sweep_fails_fast_on_an_unfinished_function(tiny, loader):
     with pytest.raises(NotImplementedError):
         local_global_sweep(tiny[0], loader, (0.5,), 0.5, magnitude_mask=torch_mask, global_magnitude_masks=not_implemented)
+    held = {"local": {}, "global": {}}            # what the notebook's slider holds: still there, empty, after the failure
+    with pytest.raises(NotImplementedError):
+        local_global_sweep(tiny[0], loader, (0.5,), 0.5, into=held, magnitude_mask=torch_mask,
+                           global_magnitude_masks=not_implemented)
+    assert held == {"local": {}, "global": {}}
+    filled = local_global_sweep(tiny[0], loader, (0.0,), 0.5, into=held, magnitude_mask=torch_mask,
+                                global_magnitude_masks=lambda weights, s: {n: torch.ones_like(w) for n, w in weights.items()})
+    assert filled is held and held == {"local": {0.0: 0.5}, "global": {0.0: 0.5}}, held
 
 
 def test_sensitivity_scan_prunes_one_kind_at_a_time(tiny, loader, capsys):

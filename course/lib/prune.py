@@ -361,13 +361,16 @@ def sweep_table(curves: dict[str, dict[float, float]]):
 
 
 def local_global_sweep(model: nn.Module, loader, sparsities, dense_accuracy: float, *, magnitude_mask,
-                       global_magnitude_masks, progress: bool = True) -> dict[str, dict[float, float]]:
+                       global_magnitude_masks, into: dict | None = None,
+                       progress: bool = True) -> dict[str, dict[float, float]]:
     """Accuracy of ``model`` with its encoder matrices pruned **locally** (``per_matrix(magnitude_mask)``: each
     matrix at the sparsity) and **globally** (``global_magnitude_masks`` over all of them) at each of
     ``sparsities``, by :func:`sweep_sparsities` (masks applied in place, weights restored).
 
     Returns ``{"local": {sparsity: accuracy 0..1}, "global": {...}}``; sparsity 0 is ``dense_accuracy``, not
-    re-evaluated. Both learner functions first run on a 4-entry tensor, so an unfinished one fails in a second.
+    re-evaluated. ``into``: a dict to fill and return instead (a widget can hold it before the sweep runs: if a
+    learner function fails, it stays as it was). Both learner functions first run on a 4-entry tensor, so an
+    unfinished one fails in a second.
     Prints how many weights are pruned (share of all the model's parameters) and the time taken.
     """
     import time
@@ -378,9 +381,10 @@ def local_global_sweep(model: nn.Module, loader, sparsities, dense_accuracy: flo
     print(f"{len(weights)} encoder matrices, {n_pruneable / 1e6:.1f} M weights = "
           f"{100 * n_pruneable / sum(p.numel() for p in model.parameters()):.0f}% of the model's parameters")
     start = time.perf_counter()
-    sweep = {mode: sweep_sparsities(model, loader, sparsities, masks_fn, results={0.0: dense_accuracy},
-                                    progress=progress, desc=mode)
-             for mode, masks_fn in (("local", per_matrix(magnitude_mask)), ("global", global_magnitude_masks))}
+    sweep = into if into is not None else {}
+    for mode, masks_fn in (("local", per_matrix(magnitude_mask)), ("global", global_magnitude_masks)):
+        sweep[mode] = sweep_sparsities(model, loader, sparsities, masks_fn, results={0.0: dense_accuracy},
+                                       progress=progress, desc=mode)
     print(f"{sum(len(points) - 1 for points in sweep.values())} evaluations in {time.perf_counter() - start:.0f} s")
     return sweep
 
